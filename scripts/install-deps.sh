@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs Crucible's build and test dependencies from Debian packages (non-interactive,
+# idempotent: packages already present are skipped, and apt is not touched when nothing is missing).
+set -euo pipefail
+PKGS=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libginac-dev libcln-dev libgmp-dev          # math answer equivalence (CAS)
+  libboost-dev libssl-dev                      # Asio/Beast HTTP client, TLS
+  libfmt-dev nlohmann-json3-dev libcli11-dev   # formatting, JSON, CLI
+  libgtest-dev                                 # tests
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
