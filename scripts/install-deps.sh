@@ -7,6 +7,7 @@ PKGS=(
   libginac-dev libcln-dev libgmp-dev          # math answer equivalence (CAS)
   libboost-dev libssl-dev                      # Asio/Beast HTTP client, TLS
   libfmt-dev nlohmann-json3-dev libcli11-dev   # formatting, JSON, CLI
+  libseccomp-dev                               # sandbox syscall filter
   libgtest-dev                                 # tests
 )
 missing=()
