@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job on its embedded default: installs dependencies, builds Crucible, then scores the
+# bundled sample benchmarks (project-written problems and recorded completions in each task's
+# data format) through the same harness, graders, run store and metrics as a live model run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh
+OUT=${OUT:-runs/sample}
+rm -rf "$OUT"
+C=./build/crucible
+for task in math500 aime24 aime25; do
+  $C eval --task "$task" --data "examples/${task}_sample.jsonl" \
+     --backend replay --replay "examples/${task}_completions.jsonl" --n 4 \
+     --model sample-model --out "$OUT/$task"
+done
+echo
+echo "Grading loose (gold, completion) pairs with the math grader:"
+$C grade math --input examples/grade_pairs.jsonl
+echo
+echo "Run directories: $OUT/{math500,aime24,aime25} (run.json, samples.jsonl, results.json)"
