@@ -9,6 +9,7 @@ PKGS=(
   libfmt-dev nlohmann-json3-dev libcli11-dev   # formatting, JSON, CLI
   libseccomp-dev                               # sandbox syscall filter
   libgtest-dev                                 # tests
+  chromium                                     # headless check of the HTML leaderboard
 )
 missing=()
 for p in "${PKGS[@]}"; do
