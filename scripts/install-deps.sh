@@ -6,6 +6,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libginac-dev libcln-dev libgmp-dev          # math answer equivalence (CAS)
   libboost-dev libssl-dev                      # Asio/Beast HTTP client, TLS
+  libpcre2-dev nodejs npm                      # tokenizer regex; npm: reference tokenizers in tests
   libfmt-dev nlohmann-json3-dev libcli11-dev   # formatting, JSON, CLI
   libseccomp-dev                               # sandbox syscall filter
   libgtest-dev                                 # tests
