@@ -6,7 +6,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libginac-dev libcln-dev libgmp-dev          # math answer equivalence (CAS)
   libboost-dev libssl-dev                      # Asio/Beast HTTP client, TLS
-  libpcre2-dev nodejs npm                      # tokenizer regex; npm: reference tokenizers in tests
+  libpcre2-dev                                 # tokenizer regex
   libfmt-dev nlohmann-json3-dev libcli11-dev   # formatting, JSON, CLI
   libseccomp-dev                               # sandbox syscall filter
   libgtest-dev                                 # tests
@@ -16,6 +16,9 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js + npm (reference tokenizers in tests): any installed node/npm will do, so a machine with
+# another distribution of Node is left alone.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
   exit 0
