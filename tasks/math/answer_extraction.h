@@ -10,6 +10,9 @@
 //      balanced-brace matching (\{ and \} do not count). A box nested in another box yields the
 //      outermost box; inner \boxed{x} / \fbox{x} wrappers are then unwrapped to x. An unterminated
 //      or empty box is skipped (noted) and the previous box is tried.
+//      Exception: a "final answer is|:" statement AFTER the last box overrides it (an intermediate
+//      result was boxed, then the final answer stated) when its answer is a math span or a single
+//      token: method "final_answer".
 //   2. "final_answer" / "answer_is" / "answer_colon": the last "final answer is|:" /
 //      "[the|my|...] answer is" / "Answer:" phrase (case-insensitive, markdown ** tolerated). The
 //      answer is the first math span ($...$, $$...$$, \(...\), \[...\]) on the rest of the line,
