@@ -18,4 +18,10 @@ echo
 echo "Grading loose (gold, completion) pairs with the math grader:"
 $C grade math --input examples/grade_pairs.jsonl
 echo
+echo "Leaderboard of the runs above (Markdown, self-contained HTML with charts, JSON, JUnit):"
+$C report --runs "$OUT/math500" "$OUT/aime24" "$OUT/aime25" --out "$OUT/report" \
+   --reference docs/examples/reference-r1-distill.json --no-step-summary
+cat "$OUT/report/leaderboard.md"
+echo
 echo "Run directories: $OUT/{math500,aime24,aime25} (run.json, samples.jsonl, results.json)"
+echo "Report: $OUT/report/leaderboard.{md,html,json} and junit.xml"
