@@ -1,0 +1,125 @@
+// The C source of the probe program the sandbox tests compile at test time: one binary, many
+// behaviours selected by argv[1] (see the usage message at the bottom).
+#pragma once
+
+namespace crucible::sandbox::testing {
+
+inline const char* kProbeSource = R"C(
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static volatile unsigned long sink;
+static void* spin(void* arg) { (void)arg; for (;;) sink++; return 0; }
+static int recurse(int n) { volatile char pad[1024]; pad[0] = (char)n; return recurse(n + 1) + pad[0]; }
+
+int main(int argc, char** argv) {
+  const char* m = argc > 1 ? argv[1] : "";
+  if (!strcmp(m, "hello")) { printf("hello\n"); return 0; }
+  if (!strcmp(m, "upper")) {  /* stdin -> uppercase stdout, "err" on stderr */
+    int c; while ((c = getchar()) != EOF) putchar(c >= 'a' && c <= 'z' ? c - 32 : c);
+    fprintf(stderr, "err"); return 0;
+  }
+  if (!strcmp(m, "exit")) return atoi(argv[2]);
+  if (!strcmp(m, "abort")) abort();
+  if (!strcmp(m, "segv")) { *(volatile int*)0 = 1; return 0; }
+  if (!strcmp(m, "env")) { const char* v = getenv(argv[2]); printf("%s", v ? v : "(unset)"); return 0; }
+  if (!strcmp(m, "cat")) {
+    FILE* f = fopen(argv[2], "r"); if (!f) { perror("fopen"); return 1; }
+    int c; while ((c = fgetc(f)) != EOF) putchar(c); return 0;
+  }
+  if (!strcmp(m, "forkbomb")) { for (;;) fork(); }
+  if (!strcmp(m, "membomb")) {  /* allocate and touch up to 4 GiB */
+    for (int i = 0; i < 4096; ++i) { char* p = malloc(1 << 20); if (!p) return 3; memset(p, i, 1 << 20); }
+    return 0;
+  }
+  if (!strcmp(m, "stack")) return recurse(0);
+  if (!strcmp(m, "spin")) spin(0);
+  if (!strcmp(m, "sleep")) { sleep(100); return 0; }
+  if (!strcmp(m, "output")) { static char buf[65536]; memset(buf, 'x', sizeof buf); for (;;) fwrite(buf, 1, sizeof buf, stdout); }
+  if (!strcmp(m, "diskfill")) {
+    static char buf[65536]; memset(buf, 'd', sizeof buf);
+    int fd = open("fill.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644); if (fd < 0) return 2;
+    for (;;) if (write(fd, buf, sizeof buf) < 0) return 3;
+  }
+  if (!strcmp(m, "connect")) {  /* exit 0 = connected (bad), 1 = refused */
+    int s = socket(AF_INET, SOCK_STREAM, 0); if (s < 0) { perror("socket"); return 1; }
+    struct sockaddr_in a; memset(&a, 0, sizeof a); a.sin_family = AF_INET; a.sin_port = htons(atoi(argv[2]));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(s, (struct sockaddr*)&a, sizeof a) == 0) { printf("connected"); return 0; }
+    perror("connect"); return 1;
+  }
+  if (!strcmp(m, "write")) {  /* exit 0 = wrote (bad) */
+    int ok = 0;
+    for (int i = 2; i < argc; ++i) { int fd = open(argv[i], O_WRONLY | O_CREAT, 0666); if (fd >= 0) { ok = 1; printf("wrote %s\n", argv[i]); close(fd); } }
+    return ok ? 0 : 1;
+  }
+  if (!strcmp(m, "leave")) {
+    int a = open("/box/left.txt", O_WRONLY | O_CREAT, 0644), b = open("/tmp/left.txt", O_WRONLY | O_CREAT, 0644);
+    return (a >= 0 && b >= 0) ? 0 : 1;
+  }
+  if (!strcmp(m, "check_left")) return (access("/box/left.txt", F_OK) == 0 || access("/tmp/left.txt", F_OK) == 0) ? 1 : 0;
+  if (!strcmp(m, "orphan")) {  /* argv[2]: dir for the marker the orphan writes after 1 s */
+    pid_t p = fork();
+    if (p == 0) {
+      setsid();
+      if (fork() == 0) {
+        sleep(1);
+        char path[512]; snprintf(path, sizeof path, "%s/orphan_alive", argv[2]);
+        int fd = open(path, O_WRONLY | O_CREAT, 0666); if (fd >= 0) close(fd);
+        for (;;) pause();
+      }
+      _exit(0);
+    }
+    usleep(100000);
+    return 0;
+  }
+  if (!strcmp(m, "killall")) { int r = kill(-1, SIGKILL); printf("kill=%d errno=%d", r, r ? errno : 0); return 0; }
+  if (!strcmp(m, "ptrace")) { long r = ptrace(PTRACE_TRACEME, 0, 0, 0); printf("ptrace=%ld", r); return 0; }
+  if (!strcmp(m, "unshare")) { int r = unshare(CLONE_NEWUSER); printf("unshare=%d", r); return 0; }
+  if (!strcmp(m, "mount")) { int r = mount("none", "/tmp", "tmpfs", 0, 0); printf("mount=%d", r); return 0; }
+  if (!strcmp(m, "threads")) {
+    int n = atoi(argv[2]);
+    for (int i = 0; i < n; ++i) { pthread_t t; if (pthread_create(&t, 0, spin, 0)) { printf("pthread_create failed at %d", i); return 4; } }
+    spin(0);
+  }
+  if (!strcmp(m, "procsnoop")) {  /* numeric /proc entries and their cmdlines */
+    DIR* d = opendir("/proc"); if (!d) { printf("noproc"); return 0; }
+    struct dirent* e; int n = 0;
+    while ((e = readdir(d))) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      ++n;
+      char p[300], buf[256]; snprintf(p, sizeof p, "/proc/%s/cmdline", e->d_name);
+      int fd = open(p, O_RDONLY); if (fd < 0) continue;
+      ssize_t k = read(fd, buf, sizeof buf - 1); close(fd);
+      if (k > 0) { buf[k] = 0; printf("%s:%s\n", e->d_name, buf); }
+    }
+    printf("count=%d\n", n); return 0;
+  }
+  if (!strcmp(m, "noflush")) {  /* interactor that never flushes its query, then waits */
+    printf("query 1\n"); char buf[64]; if (fgets(buf, sizeof buf, stdin)) return 0; return 1;
+  }
+  if (!strcmp(m, "answer")) { char buf[64]; if (!fgets(buf, sizeof buf, stdin)) return 1; printf("answer\n"); return 0; }
+  fprintf(stderr, "usage: probe hello|upper|exit N|abort|segv|env K|cat F|forkbomb|membomb|stack|spin|sleep|output|"
+                  "diskfill|connect PORT|write F...|leave|check_left|orphan DIR|killall|ptrace|unshare|mount|"
+                  "threads N|procsnoop|noflush|answer\n");
+  return 100;
+}
+)C";
+
+}  // namespace crucible::sandbox::testing
