@@ -14,23 +14,9 @@
 #include <vector>
 
 #include "tasks/grader.h"
+#include "tests/support/temp_files.h"
 
 namespace crucible::test {
-
-inline std::string make_temp_dir(const std::string& tag) {
-  static std::atomic<int> counter{0};
-  auto p = std::filesystem::temp_directory_path() /
-           ("crucible-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p.string();
-}
-
-inline std::string write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  return path;
-}
 
 inline std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test_util.h"
+#include "tests/support/temp_files.h"
 
 namespace crucible {
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tasks/math/math_grader.h"
-#include "test_util.h"
+#include "tests/support/temp_files.h"
 
 namespace crucible {
 namespace {

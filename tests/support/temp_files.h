@@ -1,4 +1,4 @@
-// Small helpers for task tests: a fresh temp directory and file writing.
+// Test helpers shared by the test binaries: a fresh temp directory and file writing.
 #pragma once
 #include <unistd.h>
 
