@@ -1,0 +1,142 @@
+// `crucible grade code`: judge one submission file against a problem package (CMS/IOI or Kattis)
+// with the same judge that CodeGrader uses for evaluations and RL rewards.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "harness/cli/commands.h"
+#include "sandbox/sandbox.h"
+#include "tasks/code/code_grader.h"
+#include "tasks/code/judge.h"
+#include "tasks/code/problem_formats.h"
+
+namespace crucible::cli {
+namespace {
+
+constexpr int kExitUsage = 2;
+
+CLI::App* grade_parent(CLI::App& root) {
+  try {
+    if (CLI::App* g = root.get_subcommand("grade")) return g;
+  } catch (const std::exception&) {
+  }
+  CLI::App* g = root.add_subcommand(
+      "grade", "Grade model outputs with Crucible's graders (the same code that scores evaluations).");
+  g->require_subcommand(1);
+  return g;
+}
+
+struct CodeArgs {
+  std::string problem, submission, language, time_limit, reward = "pass_fail", cache_dir;
+  bool json = false, all_tests = false, no_samples = false, no_cache = false;
+  int workers = 0;
+};
+
+int run_grade_code(const CodeArgs& a) {
+  using namespace crucible::code;
+  std::optional<Language> lang = a.language.empty() ? language_from_path(a.submission) : language_from_name(a.language);
+  if (!lang) {
+    std::cerr << "crucible grade code: cannot tell the language of '" << a.submission
+              << "'; pass --language cpp|c|python\n";
+    return kExitUsage;
+  }
+  std::ifstream in(a.submission, std::ios::binary);
+  if (!in) {
+    std::cerr << "crucible grade code: cannot read " << a.submission << "\n";
+    return kExitUsage;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  LoadOptions lo;
+  lo.include_samples = !a.no_samples;
+  if (!a.time_limit.empty()) {
+    int64_t ms = sandbox::parse_duration_ms(a.time_limit);
+    if (ms <= 0) {
+      std::cerr << "crucible grade code: bad --time-limit '" << a.time_limit << "'\n";
+      return kExitUsage;
+    }
+    lo.time_limit_override_ms = ms;
+  }
+  auto prob = load_problem_dir(a.problem, lo);
+  if (!prob.is_ok()) {
+    std::cerr << "crucible grade code: " << prob.status().message() << "\n";
+    return kExitUsage;
+  }
+  JudgeOptions jo;
+  jo.workers = a.workers;
+  jo.all_tests = a.all_tests;
+  if (!cf_reward_from_name(a.reward, &jo.cf_reward)) {
+    std::cerr << "crucible grade code: --reward must be pass_fail, partial or weighted_sum\n";
+    return kExitUsage;
+  }
+  if (!a.cache_dir.empty()) jo.compile.cache_dir = a.cache_dir;
+  jo.compile.use_cache = !a.no_cache;
+  sandbox::Sandbox sb;
+  JudgeResult r = judge_submission(sb, *prob, ss.str(), *lang, jo);
+  json j = r.to_json();
+  j["problem"] = prob->id;
+  j["time_limit_ms"] = prob->time_limit_ms;
+  j["time_limit_stated"] = prob->time_limit_stated;
+  j["memory_limit_bytes"] = prob->memory_bytes;
+  j["language"] = language_name(*lang);
+  if (a.json) {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("problem {}  time limit {} ms{}  memory {} MiB  language {}\n", prob->id,
+                           prob->time_limit_ms, prob->time_limit_stated ? "" : " (default)",
+                           prob->memory_bytes >> 20, language_name(*lang));
+  if (!r.message.empty()) std::cout << "message: " << r.message << "\n";
+  for (auto& t : r.tests) {
+    if (t.skipped) {
+      std::cout << fmt::format("  {:<40} skipped\n", t.name);
+      continue;
+    }
+    std::cout << fmt::format("  {:<40} {:<14} {:>6} ms {:>8.1f} MiB  score {:.3g}{}\n", t.name,
+                             verdict_name(t.verdict), t.time_ms, t.memory_bytes / 1048576.0, t.score,
+                             t.verdict == Verdict::kCorrect || t.message.empty() ? "" : "  " + t.message.substr(0, 100));
+  }
+  for (auto& s : r.subtasks)
+    std::cout << fmt::format("subtask {:<24} {:>7.2f} / {:<7.2f} {}\n", s.name, s.points, s.max_points,
+                             verdict_name(s.verdict));
+  std::cout << fmt::format("verdict {}  points {:.2f} / {:.2f}  score {:.4f}\n", verdict_name(r.verdict),
+                           r.points, r.max_points, r.score);
+  return 0;
+}
+
+void setup(CLI::App& root, int& exit_code) {
+  CLI::App* grade = grade_parent(root);
+  auto args = std::make_shared<CodeArgs>();
+  CLI::App* c = grade->add_subcommand(
+      "code", "Judge a submission against a CMS/IOI or Kattis problem package in the sandbox:\n"
+              "compile (cached), run every test, check, score (IOI subtasks / ICPC pass-fail).");
+  c->add_option("--problem", args->problem, "problem package directory (problem.json or problem.yaml)")
+      ->required()->check(CLI::ExistingDirectory);
+  c->add_option("--submission", args->submission, "source file")->required()->check(CLI::ExistingFile);
+  c->add_option("--language", args->language, "cpp, c or python (default: from the file extension)");
+  c->add_flag("--json", args->json, "print one JSON object {verdict, score, points, subtasks, tests, ...}");
+  c->add_option("--workers", args->workers, "tests run in parallel (default: CPU cores)");
+  c->add_option("--time-limit", args->time_limit, "override the CPU time limit per test (e.g. 2s, 500ms)");
+  c->add_flag("--all-tests", args->all_tests, "run every test (no stop at a subtask's first failure)");
+  c->add_flag("--no-samples", args->no_samples, "Kattis: judge data/secret only");
+  c->add_option("--reward", args->reward, "ICPC/CodeForces score: pass_fail, partial, weighted_sum")
+      ->capture_default_str();
+  c->add_option("--cache-dir", args->cache_dir, "compile cache directory");
+  c->add_flag("--no-cache", args->no_cache, "do not read or write the compile cache");
+  c->footer("Exit status: 0 when judged (whatever the verdict), 2 on bad arguments or package.");
+  c->callback([args, &exit_code] { exit_code = run_grade_code(*args); });
+}
+
+Register reg_grade_code("grade", setup);
+
+struct EnsureTasks {
+  EnsureTasks() { crucible::code::ensure_code_tasks_registered(); }
+} ensure_tasks;
+
+}  // namespace
+}  // namespace crucible::cli

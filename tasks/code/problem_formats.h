@@ -1,0 +1,86 @@
+// Problem packages -> CodeProblem (tests, subtasks, limits, checker, grader files).
+//  - CMS/IOI: problem.json (time_limit s, memory_limit bytes, task_type, score_precision),
+//    subtasks/NN-name.json {"score", "testcases"}, tests/<name>.in|.out, graders/ (compiled with
+//    the solution for Batch-with-grader; manager + stub for Communication), checker/checker.cpp
+//    (IOI-modified testlib: score on stdout). The solution file is named <code>.cpp.
+//  - Kattis/ICPC: problem.yaml (validator_flags, limits.time_multiplier, limits.memory MB,
+//    limits.time_limit when present), data/sample + data/secret *.in/.ans,
+//    output_validators/*/ (testlib-style C++ not supported: see docs). Kattis derives the time
+//    limit from the slowest accepted submission x time_multiplier; without a stated limit we use
+//    LoadOptions::default_time_limit_ms (2 s) unless a --time-limit override is given.
+//  - open-r1/codeforces rows (JSON): official_tests [{input, output}], time_limit (s),
+//    memory_limit (MB), generated_checker (Python), interaction_format.
+//  - open-r1/ioi rows: one subtask per row; test files read from a directory.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "tasks/code/checker.h"
+#include "tasks/code/compiler.h"
+
+namespace crucible::code {
+
+using json = nlohmann::json;
+
+enum class ProblemFormat { kCms, kKattis, kCodeforces };
+enum class TaskType { kBatch, kCommunication, kInteractive };
+
+struct TestCase {
+  std::string name;
+  std::string input_path, answer_path;  // files, or:
+  std::string input, answer;            // inline data (used when the path is empty)
+  std::string group;                    // "sample" / "secret" (Kattis)
+};
+
+struct Subtask {
+  std::string name;
+  double points = 0;
+  std::vector<size_t> tests;  // indices into CodeProblem::tests
+};
+
+struct CodeProblem {
+  std::string id;
+  std::string dir;
+  ProblemFormat format = ProblemFormat::kKattis;
+  TaskType task_type = TaskType::kBatch;
+  std::string code;                 // CMS short name: the solution is compiled as <code>.cpp
+  int64_t time_limit_ms = 2000;
+  int64_t memory_bytes = 256ll << 20;
+  bool time_limit_stated = false;   // false: a documented default
+  int score_precision = 2;
+  std::vector<TestCase> tests;
+  std::vector<Subtask> subtasks;    // empty: pass/fail over all tests (ICPC / CodeForces)
+  CheckerSpec checker;
+  std::vector<SourceFile> grader_files;   // compiled with a C++ solution (grader.cpp + headers)
+  std::vector<SourceFile> manager_files;  // Communication: manager.cpp (+ testlib.h, header)
+  int num_processes = 1;
+  std::string interactor;                 // CodeForces interaction_format (informational)
+};
+
+struct LoadOptions {
+  int64_t default_time_limit_ms = 2000;   // Kattis packages that do not state a limit
+  int64_t time_limit_override_ms = 0;     // >0: replaces every limit
+  bool include_samples = true;            // Kattis: judge data/sample as well as data/secret
+};
+
+// Detects the format from the directory contents (problem.json -> CMS, problem.yaml -> Kattis).
+Result<CodeProblem> load_problem_dir(const std::string& dir, const LoadOptions& opt = {});
+Result<CodeProblem> load_cms_problem(const std::string& dir, const LoadOptions& opt = {});
+Result<CodeProblem> load_kattis_problem(const std::string& dir, const LoadOptions& opt = {});
+// One open-r1/codeforces row.
+Result<CodeProblem> load_codeforces_row(const json& row, const LoadOptions& opt = {});
+// One open-r1/ioi row (one subtask): "name"/"problem_id", "subtask", "score", "time_limit",
+// "memory_limit" (MB), "test_names"; tests read from tests_dir/<problem_id>/<test>.in|.out
+// (or tests_dir/<test>.in|.out); "grader_files" [[name, contents]...] when present.
+Result<CodeProblem> load_ioi_row(const json& row, const std::string& tests_dir, const LoadOptions& opt = {});
+
+// Reads a test's input/answer (inline or from file).
+Result<std::string> test_input(const TestCase& t);
+Result<std::string> test_answer(const TestCase& t);
+
+}  // namespace crucible::code
