@@ -92,7 +92,16 @@ Limits generous() {
 
 std::string describe(const RunResult& r) { return r.to_json().dump(); }
 
-// Host processes running as the box's host uid (60000): must be none after every run.
+// Each test process runs its boxes under its own host uid, so boxes that other test binaries
+// (the code graders, run in parallel by ctest) start under the default uid 60000 don't count.
+unsigned test_uid() { return 61000 + static_cast<unsigned>(::getpid()) % 4000; }
+SandboxOptions test_options() {
+  SandboxOptions o;
+  o.host_uid = o.host_gid = test_uid();
+  return o;
+}
+
+// Host processes running as this test's box uid: must be none after every run.
 std::vector<int> box_processes_on_host() {
   std::vector<int> out;
   DIR* d = opendir("/proc");
@@ -106,7 +115,7 @@ std::vector<int> box_processes_on_host() {
         std::istringstream in(line.substr(4));
         int ruid = -1;
         in >> ruid;
-        if (ruid == 60000) out.push_back(std::atoi(e->d_name));
+        if (ruid == static_cast<int>(test_uid())) out.push_back(std::atoi(e->d_name));
         break;
       }
     }
@@ -130,7 +139,7 @@ void expect_host_clean() {
 
 TEST(Sandbox, RunsTrue) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   RunSpec s;
   s.argv = {"true"};  // found through PATH
   auto r = sb.run(s, generous());
@@ -141,7 +150,7 @@ TEST(Sandbox, RunsTrue) {
 
 TEST(Sandbox, StdinStdoutStderr) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto s = probe({"upper"});
   s.stdin_data = "hello, box\n";
   auto r = sb.run(s, generous());
@@ -154,7 +163,7 @@ TEST(Sandbox, StdinStdoutStderr) {
 
 TEST(Sandbox, LargeStdinAndStdinFile) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto s = probe({"upper"});
   s.stdin_data = std::string(3 << 20, 'a');
   auto r = sb.run(s, generous());
@@ -172,7 +181,7 @@ TEST(Sandbox, LargeStdinAndStdinFile) {
 
 TEST(Sandbox, FilesEnvAndWorkdir) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto s = probe({"cat", "sub/data.txt"});
   s.files.push_back({"sub/data.txt", "payload", false});
   auto r = sb.run(s, generous());
@@ -188,7 +197,7 @@ TEST(Sandbox, FilesEnvAndWorkdir) {
 
 TEST(Sandbox, ShellScriptAndExecutableFile) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   RunSpec s;
   s.argv = {"./run.sh"};
   s.files.push_back({"run.sh", "#!/bin/sh\necho script $(id -u)\n", true});
@@ -201,7 +210,7 @@ TEST(Sandbox, ShellScriptAndExecutableFile) {
 
 TEST(Sandbox, ExitCodeIsRuntimeError) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto r = sb.run(probe({"exit", "3"}), generous());
   EXPECT_EQ(r.status, RunStatus::runtime_error) << describe(r);
   EXPECT_EQ(r.exit_code, 3);
@@ -210,7 +219,7 @@ TEST(Sandbox, ExitCodeIsRuntimeError) {
 
 TEST(Sandbox, MissingCommandIsRuntimeError) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   RunSpec s;
   s.argv = {"/no/such/binary"};
   auto r = sb.run(s, generous());
@@ -221,7 +230,7 @@ TEST(Sandbox, MissingCommandIsRuntimeError) {
 
 TEST(Sandbox, SignalsAreSignaled) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto r = sb.run(probe({"abort"}), generous());
   EXPECT_EQ(r.status, RunStatus::signaled) << describe(r);
   EXPECT_EQ(r.signal, SIGABRT);
@@ -232,7 +241,7 @@ TEST(Sandbox, SignalsAreSignaled) {
 }
 
 TEST(Sandbox, InvalidSpecIsInternal) {
-  Sandbox sb;
+  Sandbox sb(test_options());
   RunSpec s;
   auto r = sb.run(s, generous());
   EXPECT_EQ(r.status, RunStatus::internal);
@@ -247,7 +256,7 @@ TEST(Sandbox, InvalidSpecIsInternal) {
 
 TEST(Sandbox, JsonHasEveryField) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto r = sb.run(probe({"hello"}), generous());
   auto j = r.to_json();
   for (const char* k : {"status", "exit_code", "signal", "cpu_ms", "wall_ms", "peak_rss_bytes", "stdout", "stderr",
@@ -280,7 +289,7 @@ TEST(Sandbox, Units) {
 
 TEST(Sandbox, ConcurrentRuns) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   std::vector<std::thread> ts;
   std::atomic<int> ok{0};
   for (int t = 0; t < 4; ++t)
@@ -303,7 +312,7 @@ TEST(Sandbox, ConcurrentRuns) {
 
 TEST(SandboxLimits, CpuSpinIsTimeLimit) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.cpu_ms = 500;
   auto r = sb.run(probe({"spin"}), l);
@@ -316,7 +325,7 @@ TEST(SandboxLimits, CpuSpinIsTimeLimit) {
 
 TEST(SandboxLimits, SleepIsWallLimit) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.wall_ms = 500;
   auto r = sb.run(probe({"sleep"}), l);
@@ -328,7 +337,7 @@ TEST(SandboxLimits, SleepIsWallLimit) {
 
 TEST(SandboxLimits, MemoryBombIsMemoryLimit) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.memory_bytes = 64ll << 20;
   auto r = sb.run(probe({"membomb"}), l);
@@ -339,7 +348,7 @@ TEST(SandboxLimits, MemoryBombIsMemoryLimit) {
 
 TEST(SandboxLimits, StackOverflowIsSignaled) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.stack_bytes = 8ll << 20;
   auto r = sb.run(probe({"stack"}), l);
@@ -349,7 +358,7 @@ TEST(SandboxLimits, StackOverflowIsSignaled) {
 
 TEST(SandboxLimits, InfiniteOutputIsOutputLimit) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.output_bytes = 1 << 20;
   auto r = sb.run(probe({"output"}), l);
@@ -361,7 +370,7 @@ TEST(SandboxLimits, InfiniteOutputIsOutputLimit) {
 
 TEST(SandboxLimits, DiskFillIsOutputLimit) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.file_bytes = 1 << 20;
   auto r = sb.run(probe({"diskfill"}), l);
@@ -371,7 +380,7 @@ TEST(SandboxLimits, DiskFillIsOutputLimit) {
 
 TEST(SandboxLimits, ForkBombIsContained) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.processes = 16;
   l.cpu_ms = 1000;
@@ -385,7 +394,7 @@ TEST(SandboxLimits, ForkBombIsContained) {
 
 TEST(SandboxLimits, ThreadsCpuIsSummed) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.processes = 100;
   l.cpu_ms = 1000;
@@ -402,7 +411,7 @@ TEST(SandboxLimits, ThreadsCpuIsSummed) {
 
 TEST(SandboxLimits, ProcessLimitRefusesThreads) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.processes = 4;
   auto r = sb.run(probe({"threads", "64"}), l);
@@ -425,7 +434,7 @@ TEST(SandboxSecurity, NoNetworkToHostLoopback) {
   socklen_t len = sizeof a;
   ::getsockname(srv, reinterpret_cast<sockaddr*>(&a), &len);
   int port = ntohs(a.sin_port);
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto r = sb.run(probe({"connect", std::to_string(port)}), generous());
   EXPECT_EQ(r.status, RunStatus::runtime_error) << describe(r);
   EXPECT_EQ(r.exit_code, 1) << describe(r);
@@ -440,7 +449,7 @@ TEST(SandboxSecurity, CannotReadHostSecret) {
   std::string secret = dir + "/secret.txt";
   std::ofstream(secret) << "TOPSECRET";
   ::chmod(secret.c_str(), 0644);
-  Sandbox sb;
+  Sandbox sb(test_options());
   for (const std::string& path : {secret, std::string("/proc/1/root") + secret, std::string("/root/.bashrc")}) {
     auto r = sb.run(probe({"cat", path}), generous());
     EXPECT_EQ(r.stdout_data.find("TOPSECRET"), std::string::npos) << path;
@@ -450,7 +459,7 @@ TEST(SandboxSecurity, CannotReadHostSecret) {
 
 TEST(SandboxSecurity, CannotWriteOutsideTheBox) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   std::string host_target = env().scratch + "/evil";
   auto r = sb.run(probe({"write", "/usr/evil", "/etc/evil", "/evil", "/probe/evil", "/proc/evil", host_target}),
                   generous());
@@ -465,7 +474,7 @@ TEST(SandboxSecurity, WritableBindWorks) {
   std::string out = env().scratch + "/out";
   fs::create_directories(out);
   ::chmod(out.c_str(), 0777);
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto s = probe({"write", "/out/result.txt"});
   s.binds.push_back({out, "/out", true});
   auto r = sb.run(s, generous());
@@ -475,7 +484,7 @@ TEST(SandboxSecurity, WritableBindWorks) {
 
 TEST(SandboxSecurity, NothingSurvivesForTheNextRun) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto r1 = sb.run(probe({"leave"}), generous());
   ASSERT_EQ(r1.status, RunStatus::ok) << describe(r1);
   auto r2 = sb.run(probe({"check_left"}), generous());
@@ -487,7 +496,7 @@ TEST(SandboxSecurity, OrphansAreKilled) {
   std::string markers = env().scratch + "/markers";
   fs::create_directories(markers);
   ::chmod(markers.c_str(), 0777);
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto s = probe({"orphan", "/markers"});
   s.binds.push_back({markers, "/markers", true});
   Limits l = generous();
@@ -507,7 +516,7 @@ TEST(SandboxSecurity, KillMinusOneSparesTheHost) {
     _exit(0);
   }
   ASSERT_GT(host_child, 0);
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.processes = 8;
   auto r = sb.run(probe({"killall"}), l);
@@ -520,7 +529,7 @@ TEST(SandboxSecurity, KillMinusOneSparesTheHost) {
 
 TEST(SandboxSecurity, PtraceIsRefused) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto r = sb.run(probe({"ptrace"}), generous());
   EXPECT_EQ(r.status, RunStatus::security) << describe(r);
   EXPECT_EQ(r.signal, SIGSYS);
@@ -529,7 +538,7 @@ TEST(SandboxSecurity, PtraceIsRefused) {
 
 TEST(SandboxSecurity, UnshareAndMountAreRefused) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   for (const char* what : {"unshare", "mount"}) {
     auto r = sb.run(probe({what}), generous());
     EXPECT_EQ(r.status, RunStatus::security) << what << ": " << describe(r);
@@ -538,7 +547,7 @@ TEST(SandboxSecurity, UnshareAndMountAreRefused) {
 
 TEST(SandboxSecurity, HostProcessesAreInvisible) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   auto r = sb.run(probe({"procsnoop"}), generous());
   ASSERT_EQ(r.status, RunStatus::ok) << describe(r);
   // PID 1 is the box's own init (a fork of this process); nothing else of the host may show.
@@ -552,7 +561,7 @@ TEST(SandboxSecurity, HostProcessesAreInvisible) {
 
 TEST(SandboxSecurity, RunsAsUnprivilegedUser) {
   REQUIRE_SANDBOX();
-  Sandbox sb;
+  Sandbox sb(test_options());
   RunSpec s;
   s.argv = {"/bin/sh", "-c", "id -u; cat /proc/self/status | grep -E '^Cap(Eff|Prm|Bnd)'; cat /proc/self/uid_map"};
   Limits l = generous();
@@ -570,7 +579,7 @@ TEST(SandboxSecurity, InteractorThatNeverFlushesHitsWallLimit) {
   int ab[2], ba[2];
   ASSERT_EQ(::pipe2(ab, O_CLOEXEC), 0);
   ASSERT_EQ(::pipe2(ba, O_CLOEXEC), 0);
-  Sandbox sb;
+  Sandbox sb(test_options());
   Limits l = generous();
   l.wall_ms = 1000;
   RunResult ra, rb;
@@ -605,7 +614,7 @@ TEST(SandboxSecurity, NoCgroupsLeftBehind) {
 
 TEST(SandboxSecurity, RlimitFallbackStillLimits) {
   REQUIRE_SANDBOX();
-  SandboxOptions o;
+  SandboxOptions o = test_options();
   o.use_cgroups = false;
   Sandbox sb(o);
   auto ok = sb.run(probe({"hello"}), generous());
