@@ -19,6 +19,22 @@ struct Command {
 
 std::vector<Command>& registry();
 
+// The subcommand `name` of `parent`, created with `description` (and requiring a subcommand of its
+// own) by whichever file asks first: lets `grade math` and `grade code` live in separate files.
+inline CLI::App* subcommand_group(CLI::App& parent, const std::string& name, const std::string& description) {
+  for (CLI::App* sub : parent.get_subcommands([](CLI::App*) { return true; }))
+    if (sub->get_name() == name) return sub;
+  CLI::App* g = parent.add_subcommand(name, description);
+  g->require_subcommand(1);
+  return g;
+}
+
+// The "grade" group shared by the grader commands.
+inline CLI::App* grade_group(CLI::App& root) {
+  return subcommand_group(
+      root, "grade", "Grade model outputs with Crucible's graders (the same code that scores evaluations).");
+}
+
 struct Register {
   Register(std::string name, Setup setup) { registry().push_back({std::move(name), std::move(setup)}); }
 };

@@ -18,18 +18,6 @@ namespace {
 
 constexpr int kExitUsage = 2;
 
-CLI::App* grade_parent(CLI::App& root) {
-  try {
-    if (CLI::App* g = root.get_subcommand("grade")) return g;
-  } catch (const CLI::OptionNotFound&) {
-  } catch (const std::exception&) {
-  }
-  CLI::App* g = root.add_subcommand(
-      "grade", "Grade model outputs with Crucible's graders (the same code that scores evaluations).");
-  g->require_subcommand(1);
-  return g;
-}
-
 struct MathArgs {
   std::string gold;
   std::string pred;
@@ -135,7 +123,7 @@ int run_grade_math(const MathArgs& a) {
 }
 
 void setup(CLI::App& root, int& exit_code) {
-  CLI::App* grade = grade_parent(root);
+  CLI::App* grade = grade_group(root);
   auto args = std::make_shared<MathArgs>();
   CLI::App* m = grade->add_subcommand(
       "math", "Grade math answers: extract the final answer from a completion and compare it with the gold\n"

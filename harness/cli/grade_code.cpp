@@ -20,17 +20,6 @@ namespace {
 
 constexpr int kExitUsage = 2;
 
-CLI::App* grade_parent(CLI::App& root) {
-  try {
-    if (CLI::App* g = root.get_subcommand("grade")) return g;
-  } catch (const std::exception&) {
-  }
-  CLI::App* g = root.add_subcommand(
-      "grade", "Grade model outputs with Crucible's graders (the same code that scores evaluations).");
-  g->require_subcommand(1);
-  return g;
-}
-
 struct CodeArgs {
   std::string problem, submission, language, time_limit, reward = "pass_fail", cache_dir;
   bool json = false, all_tests = false, no_samples = false, no_cache = false;
@@ -110,7 +99,7 @@ int run_grade_code(const CodeArgs& a) {
 }
 
 void setup(CLI::App& root, int& exit_code) {
-  CLI::App* grade = grade_parent(root);
+  CLI::App* grade = grade_group(root);
   auto args = std::make_shared<CodeArgs>();
   CLI::App* c = grade->add_subcommand(
       "code", "Judge a submission against a CMS/IOI or Kattis problem package in the sandbox:\n"
