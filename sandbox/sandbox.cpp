@@ -516,26 +516,18 @@ RunResult Sandbox::run(const RunSpec& spec, const Limits& limits) const {
       o.optional = true;
       plan.add(o);
     }
-    // /etc/passwd and /etc/group naming the box user only
-    {
+    // /etc/passwd, /etc/group and /etc/hosts naming the box user and host only
+    static constexpr const char* kEtcFiles[][2] = {
+        {"/etc/passwd", "root:x:0:0::/:/bin/sh\nbox:x:1000:1000:box:/box:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"},
+        {"/etc/group", "root:x:0:\nbox:x:1000:\nnogroup:x:65534:\n"},
+        {"/etc/hosts", "127.0.0.1 localhost box\n::1 localhost\n"}};
+    for (const auto& [path, contents] : kEtcFiles) {
       Op o{Op::kWrite};
-      o.a = plan.str(S + "/etc/passwd");
-      o.data = plan.str("root:x:0:0::/:/bin/sh\nbox:x:1000:1000:box:/box:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n");
+      o.a = plan.str(S + path);
+      o.data = plan.str(contents);
       o.len = std::strlen(o.data);
       o.mode = 0644;
       plan.add(o);
-      Op g{Op::kWrite};
-      g.a = plan.str(S + "/etc/group");
-      g.data = plan.str("root:x:0:\nbox:x:1000:\nnogroup:x:65534:\n");
-      g.len = std::strlen(g.data);
-      g.mode = 0644;
-      plan.add(g);
-      Op h{Op::kWrite};
-      h.a = plan.str(S + "/etc/hosts");
-      h.data = plan.str("127.0.0.1 localhost box\n::1 localhost\n");
-      h.len = std::strlen(h.data);
-      h.mode = 0644;
-      plan.add(h);
     }
     // /dev
     for (size_t i = 0; i < dev_slots.size(); ++i) {
