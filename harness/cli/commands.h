@@ -2,7 +2,9 @@
 //   static crucible::cli::Register reg("grade", [](CLI::App& root, int& exit_code) { ... });
 // The setup function adds its subcommand to `root`; its callback sets `exit_code`.
 #pragma once
+#include <fstream>
 #include <functional>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,18 @@ inline CLI::App* subcommand_group(CLI::App& parent, const std::string& name, con
 inline CLI::App* grade_group(CLI::App& root) {
   return subcommand_group(
       root, "grade", "Grade model outputs with Crucible's graders (the same code that scores evaluations).");
+}
+
+// The input stream of a command that reads `--input FILE` or standard input ("" or "-"): opens
+// FILE into `file` and returns it, or nullptr when it cannot be opened; `name` names it in errors.
+inline std::istream* open_input(const std::string& path, std::ifstream& file, std::string* name) {
+  if (path.empty() || path == "-") {
+    *name = "stdin";
+    return &std::cin;
+  }
+  *name = path;
+  file.open(path, std::ios::binary);
+  return file ? &file : nullptr;
 }
 
 struct Register {

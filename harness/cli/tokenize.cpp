@@ -26,16 +26,11 @@ int run_tokenize(const TokenizeArgs& a) {
     return 2;
   }
   std::ifstream file;
-  std::istream* in = &std::cin;
-  std::string name = "stdin";
-  if (!a.input.empty() && a.input != "-") {
-    file.open(a.input, std::ios::binary);
-    if (!file) {
-      std::cerr << "crucible tokenize: " << a.input << ": cannot open\n";
-      return 2;
-    }
-    in = &file;
-    name = a.input;
+  std::string name;
+  std::istream* in = crucible::cli::open_input(a.input, file, &name);
+  if (!in) {
+    std::cerr << "crucible tokenize: " << a.input << ": cannot open\n";
+    return 2;
   }
   std::ios::sync_with_stdio(false);
   std::string line, out;
