@@ -10,8 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/remote/openai_backend.h"
-#include "backends/replay_backend.h"
+#include "harness/backend_factory.h"
 #include "harness/cli/commands.h"
 #include "harness/eval_runner.h"
 #include "harness/metrics.h"
@@ -28,6 +27,7 @@ struct EvalFlags {
   std::string concurrency = "64", timeout = "600", retries = "5", max_in_flight = "0";
   std::string mode = "chat", system_prompt, prompt_template;
   std::string field_problem, field_answer, field_id;
+  std::string model_dir, device = "cpu", dtype, max_batch = "64", tokenizer, grpc_protocol = "auto";
   bool no_progress = false;
 };
 
@@ -65,12 +65,13 @@ int run(const EvalFlags& f, CLI::App* sub) {
     if (f.task.empty()) throw BadInput{"--task is required (known tasks: aime24, aime25, math500, math, ...)"};
     if (f.data.empty()) throw BadInput{"--data is required (a JSONL file, one problem per line)"};
     if (f.out.empty()) throw BadInput{"--out is required (the run directory)"};
-    if (f.backend != "openai" && f.backend != "replay")
-      throw BadInput{"--backend must be 'openai' or 'replay', got '" + f.backend + "'"};
+    if (f.backend != "openai" && f.backend != "replay" && f.backend != "local" && f.backend != "vllm-grpc")
+      throw BadInput{std::string("--backend must be one of ") + backend_names() + ", got '" + f.backend + "'"};
     auto spec = TaskRegistry::global().lookup(f.task);
     if (!spec) throw BadInput{spec.status().message()};
     if (f.backend == "openai" && f.model.empty()) throw BadInput{"--model is required with --backend openai"};
     if (f.backend == "replay" && f.replay.empty()) throw BadInput{"--backend replay needs --replay FILE"};
+    if (f.backend == "local" && f.model_dir.empty()) throw BadInput{"--backend local needs --model-dir DIR"};
 
     SamplingParams params;
     params.n = f.n.empty() ? (*spec)->default_n : static_cast<int>(parse_int("--n", f.n, 1, 100000));
@@ -107,32 +108,36 @@ int run(const EvalFlags& f, CLI::App* sub) {
     auto data_hash = sha256_file(f.data);
     if (!data_hash) throw BadInput{data_hash.status().message()};
 
-    std::unique_ptr<Backend> backend;
+    BackendConfig bc;
+    bc.backend = f.backend;
+    bc.url = f.url;
+    bc.model = f.model;
+    bc.api_key = f.api_key;
+    if (bc.api_key.empty()) {
+      if (const char* k = std::getenv("OPENAI_API_KEY")) bc.api_key = k;
+    }
+    bc.concurrency = concurrency;
+    bc.timeout_s = timeout;
+    bc.max_retries = retries;
+    bc.replay_path = f.replay;
+    bc.model_dir = f.model_dir;
+    bc.device = f.device;
+    bc.dtype = f.dtype;
+    bc.max_batch = static_cast<int>(parse_int("--max-batch", f.max_batch, 1, 1 << 20));
+    bc.tokenizer_dir = f.tokenizer.empty() ? f.model_dir : f.tokenizer;
+    bc.grpc_protocol = f.grpc_protocol;
     std::string model = f.model;
     std::string url = f.url;
     if (f.backend == "replay") {
-      auto rb = ReplayBackend::load(f.replay);
-      if (!rb) throw BadInput{rb.status().message()};
-      backend = std::move(*rb);
       if (model.empty()) model = "replay";
       url = f.replay;
-    } else {
-      OpenAIBackendConfig cfg;
-      cfg.url = f.url;
-      cfg.model = f.model;
-      cfg.api_key = f.api_key;
-      if (cfg.api_key.empty()) {
-        if (const char* k = std::getenv("OPENAI_API_KEY")) cfg.api_key = k;
-      }
-      cfg.concurrency = concurrency;
-      cfg.timeout_s = timeout;
-      cfg.max_retries = retries;
-      backend = make_openai_backend(cfg);
-      if (!backend) {
-        std::cerr << "crucible eval: could not create the openai backend for " << f.url << "\n";
-        return 2;
-      }
+    } else if (f.backend == "local") {
+      if (model.empty()) model = f.model_dir;
+      url = "local:" + f.model_dir;
     }
+    auto made = make_backend(bc);
+    if (!made) throw BadInput{made.status().message()};
+    std::unique_ptr<Backend> backend = std::move(*made);
 
     RunInfo info;
     info.task = task->name;
@@ -229,7 +234,9 @@ Register reg("eval", [](CLI::App& root, int& exit_code) {
       ->type_name("NAME");
   sub->add_option("--data", f.data, "problems JSONL (HF dataset rows exported one per line)")
       ->type_name("FILE");
-  sub->add_option("--backend", f.backend, "openai (OpenAI-compatible server) | replay (recorded completions)")
+  sub->add_option("--backend", f.backend,
+                  "openai (OpenAI-compatible server) | replay (recorded completions) | local (LibTorch "
+                  "model from --model-dir) | vllm-grpc (vLLM gRPC server at --url HOST:PORT)")
       ->capture_default_str()
       ->type_name("NAME");
   sub->add_option("--url", f.url, "server base URL (openai backend)")->capture_default_str()
@@ -242,6 +249,24 @@ Register reg("eval", [](CLI::App& root, int& exit_code) {
                   "replay backend: a samples.jsonl of another run, or rows {id, completions:[..]} / "
                   "{id, completion}")
       ->type_name("FILE");
+  sub->add_option("--model-dir", f.model_dir,
+                  "local backend: Hugging Face model directory (config.json, *.safetensors, tokenizer.json)")
+      ->type_name("DIR");
+  sub->add_option("--device", f.device, "local backend: cpu | cuda | cuda:N")->capture_default_str()
+      ->type_name("DEV");
+  sub->add_option("--dtype", f.dtype, "local backend: fp32 | bf16 (default: bf16 on cuda, fp32 on cpu)")
+      ->type_name("TYPE");
+  sub->add_option("--max-batch", f.max_batch, "local backend: sequences decoded together")
+      ->capture_default_str()
+      ->type_name("INT");
+  sub->add_option("--tokenizer", f.tokenizer,
+                  "vllm-grpc engine protocol: directory with tokenizer.json + tokenizer_config.json "
+                  "(default: --model-dir)")
+      ->type_name("DIR");
+  sub->add_option("--grpc-protocol", f.grpc_protocol,
+                  "vllm-grpc: auto (probe) | inference (vllm.Inference) | engine (vllm.grpc.engine)")
+      ->capture_default_str()
+      ->type_name("NAME");
   sub->add_option("--out", f.out, "run directory (created; rerun the same command to resume)")
       ->type_name("DIR");
   sub->add_option("--n", f.n, "samples per problem (default: the task's: AIME 64, MATH-500 4, math 1)")
