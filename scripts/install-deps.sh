@@ -10,6 +10,7 @@ PKGS=(
   libfmt-dev nlohmann-json3-dev libcli11-dev   # formatting, JSON, CLI
   libseccomp-dev                               # sandbox syscall filter
   libtorch-dev libgloo-dev                     # model runtime, trainers (LibTorch 1.13 CPU, c10d Gloo)
+  libyaml-cpp-dev                              # training recipes (recipe.yaml)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # vLLM gRPC backend
   libgtest-dev                                 # tests
   chromium                                     # headless check of the HTML leaderboard
