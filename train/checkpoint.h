@@ -1,0 +1,39 @@
+// Trainer checkpoints as Hugging Face model directories, plus what resuming needs:
+//   DIR/config.json, DIR/model.safetensors            the weights (loadable by transformers and
+//                                                     by `--backend local`)
+//   DIR/tokenizer.json, tokenizer_config.json, ...    copied from the base model directory
+//   DIR/optimizer.pt                                  the optimizer state (LibTorch archive)
+//   DIR/trainer_state.json                            {"global_step", "epoch", "log_history", ...}
+// Checkpoints are written to DIR.tmp and renamed, so a run killed while saving never leaves a
+// half-written checkpoint under the final name.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/optim/optimizer.h>
+
+#include "backends/torch/model.h"
+#include "core/status.h"
+
+namespace crucible::train {
+
+// Saves model + tokenizer files of `base_model_dir` + optimizer + state into `dir` (atomically).
+// `optimizer` may be null (final model: weights and tokenizer only).
+Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, const nlohmann::json& trainer_state,
+                       const std::string& base_model_dir, const std::string& dir);
+
+// Loads optimizer.pt into `optimizer` (whose parameters must be the model's, in the same order)
+// and returns trainer_state.json.
+Result<nlohmann::json> load_checkpoint_state(const std::string& dir, torch::optim::Optimizer& optimizer);
+
+// OUTPUT_DIR/checkpoint-N directories, ascending N.
+std::vector<std::string> list_checkpoints(const std::string& output_dir);
+// Deletes the oldest checkpoints so that at most `keep` remain (keep <= 0: no limit).
+void prune_checkpoints(const std::string& output_dir, int64_t keep);
+// resume_from_checkpoint: "true"/"latest" -> the newest checkpoint of output_dir ("" if none);
+// anything else is a directory that must hold trainer_state.json.
+Result<std::string> resolve_resume_dir(const std::string& value, const std::string& output_dir);
+
+}  // namespace crucible::train
