@@ -28,6 +28,7 @@
 
 #include "backends/chat_template/chat_template.h"
 #include "backends/grpc/vllm_grpc_protocols.h"
+#include "backends/retry_backoff.h"
 #include "backends/tokenizer/tokenizer.h"
 
 namespace crucible {
@@ -434,11 +435,7 @@ class GrpcBackend final : public VllmGrpcBackend {
   }
 
   double backoff_delay(int retry, std::mt19937_64& rng) const {
-    double d = config_.backoff_initial_s * std::pow(2.0, std::min(retry - 1, 60));
-    d = std::min(d, config_.backoff_max_s);
-    std::uniform_real_distribution<double> jitter(0.8, 1.2);
-    d *= jitter(rng);
-    return std::max(0.0, std::min(d, config_.backoff_max_s));
+    return retry_backoff_delay(config_.backoff_initial_s, config_.backoff_max_s, retry, rng);
   }
 
   std::string new_request_id() { return id_prefix_ + std::to_string(next_id_.fetch_add(1)); }

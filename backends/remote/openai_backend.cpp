@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/remote/http_client.h"
+#include "backends/retry_backoff.h"
 
 namespace crucible {
 
@@ -244,12 +245,7 @@ class OpenAIBackend final : public Backend {
   }
 
   double backoff_delay(int retry, std::mt19937_64& rng) const {
-    // retry is 1-based: initial, 2*initial, 4*initial, ... capped, then +-20% jitter (still capped).
-    double d = config_.backoff_initial_s * std::pow(2.0, std::min(retry - 1, 60));
-    d = std::min(d, config_.backoff_max_s);
-    std::uniform_real_distribution<double> jitter(0.8, 1.2);
-    d *= jitter(rng);
-    return std::max(0.0, std::min(d, config_.backoff_max_s));
+    return retry_backoff_delay(config_.backoff_initial_s, config_.backoff_max_s, retry, rng);
   }
 
   json build_body(const GenerationRequest& r, int n, int already) const {
