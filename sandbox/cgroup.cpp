@@ -1,21 +1,22 @@
 // cgroup support for the sandbox: per-run cgroups for memory limit/peak, process count and CPU
 // accounting. cgroup v1 (memory + pids + cpuacct hierarchies, as in hybrid/legacy hosts) and v2
 // (unified) are supported; the layout is discovered once from /proc/self/mountinfo and
-// /proc/self/cgroup. Per-run cgroups are created next to (v1: below) our own cgroup and removed
-// after the run.
+// /proc/self/cgroup. Per-run cgroups are created next to (v1: below) our own cgroup, kept in a
+// per-process pool between runs and removed at exit.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "sandbox/internal.h"
@@ -144,20 +145,6 @@ std::string unique_name() {
   return "crucible-sb-" + std::to_string(::getpid()) + "-" + std::to_string(g_seq.fetch_add(1));
 }
 
-int64_t read_int(const std::string& path) {
-  std::string s = read_file(path);
-  if (s.empty()) return -1;
-  return std::strtoll(s.c_str(), nullptr, 10);
-}
-
-int64_t read_key(const std::string& path, const char* key) {
-  std::istringstream in(read_file(path));
-  std::string k;
-  long long v;
-  while (in >> k >> v) if (k == key) return v;
-  return -1;
-}
-
 // v2: the parent under which per-run cgroups get memory+pids (decided on first use).
 std::mutex g_v2_mu;
 std::string g_v2_parent;
@@ -197,42 +184,180 @@ std::string cgroup_support() {
   return "none: " + L.why;
 }
 
-bool RunCgroup::create(const Limits& limits, std::string* why) {
-  const Layout& L = layout();
-  sweep_once(L);
+
+// ---- per-run cgroups, pooled ------------------------------------------------------------------
+
+struct CgroupSlot {
+  RunCgroup::Mode mode = RunCgroup::Mode::none;
+  std::vector<std::string> dirs;        // distinct directories, in creation order
+  std::string mem_dir, pids_dir;
+  std::vector<int> procs_fds;           // v1 "tasks" / v2 "cgroup.procs" of each directory
+  int cpu_fd = -1;                      // cpuacct.usage (v1) / cpu.stat (v2)
+  int peak_fd = -1;                     // memory.max_usage_in_bytes (v1) / memory.peak (v2), O_RDWR
+  int usage_fd = -1;                    // memory.usage_in_bytes (v1) / memory.current (v2)
+  int events_fd = -1;                   // memory.oom_control (v1) / memory.events (v2)
+  int failcnt_fd = -1;                  // memory.failcnt (v1)
+  int kill_fd = -1;                     // cgroup.kill (v2, kernel >= 5.14)
+  bool memsw = false;                   // v1 memory.memsw.limit_in_bytes exists
+  int64_t mem_limit = -1;               // limits currently written (-1: none yet = unlimited)
+  int64_t pids_limit = -2;
+  // Values left by the previous runs: this run's figures are differences from them.
+  int64_t cpu_base = 0, oom_base = 0, fail_base = 0;
+};
+
+namespace {
+
+int64_t pread_int(int fd) {
+  if (fd < 0) return -1;
+  char buf[64];
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  return std::strtoll(buf, nullptr, 10);
+}
+
+// "key value" lines of an open cgroup file (memory.events, memory.oom_control, cpu.stat).
+int64_t pread_key(int fd, const char* key) {
+  if (fd < 0) return -1;
+  char buf[1024];
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  size_t klen = std::strlen(key);
+  for (const char* p = buf; *p;) {
+    if (std::strncmp(p, key, klen) == 0 && p[klen] == ' ') return std::strtoll(p + klen + 1, nullptr, 10);
+    const char* nl = std::strchr(p, '\n');
+    if (!nl) break;
+    p = nl + 1;
+  }
+  return -1;
+}
+
+bool write_fd(int fd, const std::string& v) {
+  return fd >= 0 && ::pwrite(fd, v.data(), v.size(), 0) == static_cast<ssize_t>(v.size());
+}
+
+int64_t slot_cpu_ns(const CgroupSlot& s) {
+  if (s.mode == RunCgroup::Mode::v1) return pread_int(s.cpu_fd);
+  int64_t us = pread_key(s.cpu_fd, "usage_usec");
+  return us < 0 ? -1 : us * 1000;
+}
+
+int64_t slot_ooms(const CgroupSlot& s) {
+  return pread_key(s.events_fd, "oom_kill");  // both memory.oom_control (v1) and memory.events (v2)
+}
+
+void close_slot_fds(CgroupSlot& s) {
+  for (int fd : s.procs_fds) ::close(fd);
+  s.procs_fds.clear();
+  for (int* fd : {&s.cpu_fd, &s.peak_fd, &s.usage_fd, &s.events_fd, &s.failcnt_fd, &s.kill_fd})
+    if (*fd >= 0) { ::close(*fd); *fd = -1; }
+}
+
+// Removes the directories (all tasks must be dead) and frees the slot.
+void remove_slot(CgroupSlot* s) {
+  close_slot_fds(*s);
+  for (auto it = s->dirs.rbegin(); it != s->dirs.rend(); ++it) {
+    // Tasks may take a moment to leave after the last process was reaped.
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      if (::rmdir(it->c_str()) == 0 || errno == ENOENT) break;
+      if (errno != EBUSY) break;
+      if (attempt == 100 && s->mode == RunCgroup::Mode::v2) write_file(*it + "/cgroup.kill", "1");
+      std::this_thread::sleep_for(std::chrono::microseconds(attempt < 20 ? 100 : 2000));
+    }
+  }
+  delete s;
+}
+
+// The pool of idle slots. Removed at exit; the ones of a process that died are swept by the next.
+constexpr size_t kPoolMax = 8;
+// A slot whose memory cgroup still holds more than this after its run (page cache first read by
+// the box, kernel objects) is removed instead of reused, so that a run starts (almost) empty.
+constexpr int64_t kReuseMaxBytes = 1 << 20;
+std::mutex g_pool_mu;
+std::vector<CgroupSlot*>* g_pool = nullptr;
+pid_t g_pool_owner = 0;      // the process the pooled cgroups belong to (not a forked child)
+bool g_pool_closed = false;  // at exit: slots released later are removed
+
+void drain_pool_at_exit() {
+  std::vector<CgroupSlot*> slots;
+  {
+    std::lock_guard<std::mutex> lk(g_pool_mu);
+    g_pool_closed = true;
+    if (!g_pool || g_pool_owner != ::getpid()) return;
+    slots.swap(*g_pool);
+  }
+  for (auto* s : slots) remove_slot(s);
+}
+
+CgroupSlot* take_pooled(RunCgroup::Mode mode) {
+  std::lock_guard<std::mutex> lk(g_pool_mu);
+  if (!g_pool) {
+    g_pool = new std::vector<CgroupSlot*>();
+    std::atexit(drain_pool_at_exit);
+  }
+  if (g_pool_owner != ::getpid()) {  // first use, or a forked child: the parent's stay the parent's
+    g_pool->clear();
+    g_pool_owner = ::getpid();
+  }
+  for (size_t i = g_pool->size(); i-- > 0;) {
+    if ((*g_pool)[i]->mode != mode) continue;
+    CgroupSlot* s = (*g_pool)[i];
+    g_pool->erase(g_pool->begin() + static_cast<long>(i));
+    return s;
+  }
+  return nullptr;
+}
+
+int open_ro(const std::string& p) { return ::open(p.c_str(), O_RDONLY | O_CLOEXEC); }
+
+// A new slot: directories created, files opened, one-time settings written.
+CgroupSlot* make_slot(const Layout& L, std::string* why) {
+  auto* s = new CgroupSlot();
   std::string name = unique_name();
-  std::string mem = std::to_string(limits.memory_bytes);
-  std::string pids = limits.processes > 0 ? std::to_string(limits.processes + 1) : "max";  // +1: box init
   int err = 0;
-  auto fail = [&](const std::string& what) {
+  auto fail = [&](const std::string& what) -> CgroupSlot* {
     *why = what + ": " + std::strerror(err);
-    destroy();
-    return false;
+    remove_slot(s);
+    return nullptr;
+  };
+  auto open_w = [&](const std::string& p, int flags) {
+    int fd = ::open(p.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) err = errno;
+    return fd;
   };
   if (L.v1) {
-    mode_ = Mode::v1;
-    mem_dir_ = L.v1_memory + "/" + name;
-    pids_dir_ = L.v1_pids + "/" + name;
-    cpu_dir_ = L.v1_cpuacct + "/" + name;
-    for (auto* d : {&mem_dir_, &pids_dir_, &cpu_dir_}) {
-      bool seen = false;
-      for (auto& x : dirs_) seen |= (x == *d);
-      if (seen) continue;  // co-mounted hierarchies share a directory
+    s->mode = RunCgroup::Mode::v1;
+    s->mem_dir = L.v1_memory + "/" + name;
+    s->pids_dir = L.v1_pids + "/" + name;
+    std::string cpu_dir = L.v1_cpuacct + "/" + name;
+    for (const std::string* d : {&s->mem_dir, &s->pids_dir, &cpu_dir}) {
+      if (std::find(s->dirs.begin(), s->dirs.end(), *d) != s->dirs.end()) continue;  // co-mounted
       if (::mkdir(d->c_str(), 0755) != 0) { err = errno; return fail("mkdir " + *d); }
-      dirs_.push_back(*d);
+      s->dirs.push_back(*d);
     }
-    if (limits.memory_bytes > 0) {
-      if (!write_file(mem_dir_ + "/memory.limit_in_bytes", mem, &err)) return fail("memory.limit_in_bytes");
-      if (exists(mem_dir_ + "/memory.memsw.limit_in_bytes") &&
-          !write_file(mem_dir_ + "/memory.memsw.limit_in_bytes", mem, &err))
-        return fail("memory.memsw.limit_in_bytes");
+    // v1 "tasks": the program joins while it is a single thread, and moving one thread skips the
+    // global thread-group lock that a cgroup.procs write takes (an RCU grace period each time).
+    for (auto& d : s->dirs) {
+      int fd = open_w(d + "/tasks", O_WRONLY);
+      if (fd < 0) return fail("open " + d + "/tasks");
+      s->procs_fds.push_back(fd);
     }
-    if (!write_file(pids_dir_ + "/pids.max", pids, &err)) return fail("pids.max");
-    cpu_fd_ = ::open((cpu_dir_ + "/cpuacct.usage").c_str(), O_RDONLY | O_CLOEXEC);
-    if (cpu_fd_ < 0) { err = errno; return fail("cpuacct.usage"); }
-    return true;
+    if ((s->cpu_fd = open_ro(cpu_dir + "/cpuacct.usage")) < 0) { err = errno; return fail("cpuacct.usage"); }
+    if ((s->peak_fd = open_w(s->mem_dir + "/memory.max_usage_in_bytes", O_RDWR)) < 0)
+      return fail("memory.max_usage_in_bytes");
+    s->usage_fd = open_ro(s->mem_dir + "/memory.usage_in_bytes");
+    s->events_fd = open_ro(s->mem_dir + "/memory.oom_control");
+    s->failcnt_fd = open_ro(s->mem_dir + "/memory.failcnt");
+    s->memsw = exists(s->mem_dir + "/memory.memsw.limit_in_bytes");
+    // v1 copies these from the parent cgroup: the box gets the OOM killer (not a frozen task
+    // waiting for memory) and never trades its anonymous memory for swap.
+    write_file(s->mem_dir + "/memory.oom_control", "0");
+    write_file(s->mem_dir + "/memory.swappiness", "0");
+    return s;
   }
-  if (L.v2) {
+  s->mode = RunCgroup::Mode::v2;
+  {
     std::lock_guard<std::mutex> lk(g_v2_mu);
     if (!g_v2_decided) {
       g_v2_decided = true;
@@ -252,88 +377,140 @@ bool RunCgroup::create(const Limits& limits, std::string* why) {
         g_v2_error += parent + ": memory/pids controllers not delegated; ";
       }
     }
-    if (g_v2_parent.empty()) { *why = "cgroup v2 unusable: " + g_v2_error; return false; }
-    mode_ = Mode::v2;
-    mem_dir_ = pids_dir_ = cpu_dir_ = g_v2_parent + "/" + name;
-    if (::mkdir(mem_dir_.c_str(), 0755) != 0) { err = errno; return fail("mkdir " + mem_dir_); }
-    dirs_.push_back(mem_dir_);
-    if (limits.memory_bytes > 0) {
-      if (!write_file(mem_dir_ + "/memory.max", mem, &err)) return fail("memory.max");
-      write_file(mem_dir_ + "/memory.swap.max", "0");
+    if (g_v2_parent.empty()) {
+      *why = "cgroup v2 unusable: " + g_v2_error;
+      delete s;
+      return nullptr;
     }
-    if (!write_file(mem_dir_ + "/pids.max", pids, &err)) return fail("pids.max");
-    cpu_fd_ = ::open((mem_dir_ + "/cpu.stat").c_str(), O_RDONLY | O_CLOEXEC);
-    if (cpu_fd_ < 0) { err = errno; return fail("cpu.stat"); }
-    return true;
   }
-  *why = L.why;
-  return false;
+  s->mem_dir = s->pids_dir = g_v2_parent + "/" + name;
+  if (::mkdir(s->mem_dir.c_str(), 0755) != 0) { err = errno; return fail("mkdir " + s->mem_dir); }
+  s->dirs.push_back(s->mem_dir);
+  int fd = open_w(s->mem_dir + "/cgroup.procs", O_WRONLY);
+  if (fd < 0) return fail("open cgroup.procs");
+  s->procs_fds.push_back(fd);
+  if ((s->cpu_fd = open_ro(s->mem_dir + "/cpu.stat")) < 0) { err = errno; return fail("cpu.stat"); }
+  s->peak_fd = ::open((s->mem_dir + "/memory.peak").c_str(), O_RDWR | O_CLOEXEC);
+  if (s->peak_fd < 0) s->peak_fd = open_ro(s->mem_dir + "/memory.peak");
+  s->usage_fd = open_ro(s->mem_dir + "/memory.current");
+  s->events_fd = open_ro(s->mem_dir + "/memory.events");
+  s->kill_fd = ::open((s->mem_dir + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+  write_file(s->mem_dir + "/memory.swap.max", "0");
+  write_file(s->mem_dir + "/memory.oom.group", "1");  // an OOM kill takes the whole box
+  return s;
 }
 
-bool RunCgroup::attach(pid_t pid, std::string* why) {
-  std::string p = std::to_string(pid);
-  for (auto& d : dirs_) {
-    int err = 0;
-    if (!write_file(d + "/cgroup.procs", p, &err)) {
-      *why = "attach to " + d + ": " + std::strerror(err);
+// Writes the memory and process limits of this run where they differ from the slot's.
+bool apply_limits(CgroupSlot& s, const Limits& limits, std::string* why) {
+  int err = 0;
+  auto put = [&](const std::string& file, const std::string& v) {
+    if (write_file(s.mem_dir + "/" + file, v, &err)) return true;
+    *why = file + ": " + std::strerror(err);
+    return false;
+  };
+  const int64_t mem = limits.memory_bytes;
+  if (mem != s.mem_limit) {
+    std::string v = std::to_string(mem);
+    if (s.mode == RunCgroup::Mode::v1) {
+      // memsw >= limit at every step: raise memsw first, lower the limit first.
+      bool raise = s.mem_limit >= 0 && mem > s.mem_limit;
+      if (raise && s.memsw && !put("memory.memsw.limit_in_bytes", v)) return false;
+      if (!put("memory.limit_in_bytes", v)) return false;
+      if (!raise && s.memsw && !put("memory.memsw.limit_in_bytes", v)) return false;
+    } else if (!put("memory.max", v)) {
       return false;
     }
+    s.mem_limit = mem;
+  }
+  const int64_t pids = limits.processes > 0 ? limits.processes : -1;
+  if (pids != s.pids_limit) {
+    if (!write_file(s.pids_dir + "/pids.max", pids > 0 ? std::to_string(pids) : "max", &err)) {
+      *why = std::string("pids.max: ") + std::strerror(err);
+      return false;
+    }
+    s.pids_limit = pids;
   }
   return true;
 }
 
+}  // namespace
+
+bool RunCgroup::create(const Limits& limits, std::string* why) {
+  destroy();
+  const Layout& L = layout();
+  if (!L.v1 && !L.v2) { *why = L.why; return false; }
+  sweep_once(L);
+  const Mode want = L.v1 ? Mode::v1 : Mode::v2;
+  CgroupSlot* s = take_pooled(want);
+  if (!s && !(s = make_slot(L, why))) return false;
+  if (!apply_limits(*s, limits, why)) {
+    remove_slot(s);
+    return false;
+  }
+  slot_ = s;
+  mode_ = s->mode;
+  return true;
+}
+
+const std::vector<int>& RunCgroup::procs_fds() const {
+  static const std::vector<int> none;
+  return slot_ ? slot_->procs_fds : none;
+}
+
 int64_t RunCgroup::cpu_ns() const {
-  if (cpu_fd_ < 0) return -1;
-  char buf[1024];
-  ssize_t n = ::pread(cpu_fd_, buf, sizeof buf - 1, 0);
-  if (n <= 0) return -1;
-  buf[n] = 0;
-  if (mode_ == Mode::v1) return std::strtoll(buf, nullptr, 10);
-  const char* p = std::strstr(buf, "usage_usec ");
-  if (!p) return -1;
-  return std::strtoll(p + 11, nullptr, 10) * 1000;
+  if (!slot_) return -1;
+  int64_t v = slot_cpu_ns(*slot_);
+  return v < 0 ? -1 : std::max<int64_t>(v - slot_->cpu_base, 0);
 }
 
 int64_t RunCgroup::peak_bytes() const {
-  if (mode_ == Mode::v1) return read_int(mem_dir_ + "/memory.max_usage_in_bytes");
-  if (mode_ == Mode::v2) {
-    int64_t v = read_int(mem_dir_ + "/memory.peak");
-    return v >= 0 ? v : read_int(mem_dir_ + "/memory.current");
-  }
-  return -1;
+  if (!slot_) return -1;
+  int64_t v = pread_int(slot_->peak_fd);
+  return v >= 0 ? v : pread_int(slot_->usage_fd);
 }
 
 bool RunCgroup::oom_killed() const {
-  if (mode_ == Mode::v1) {
-    int64_t k = read_key(mem_dir_ + "/memory.oom_control", "oom_kill");
-    if (k > 0) return true;
-    int64_t f = read_int(mem_dir_ + "/memory.failcnt");
-    return k < 0 && f > 0;
-  }
-  if (mode_ == Mode::v2) {
-    std::string ev = mem_dir_ + "/memory.events";
-    return read_key(ev, "oom_kill") > 0 || read_key(ev, "oom") > 0;
-  }
-  return false;
+  if (!slot_) return false;
+  int64_t k = slot_ooms(*slot_);
+  if (k >= 0) return k > slot_->oom_base;
+  // Kernels without the oom_kill counter: the limit was hit at all.
+  return pread_int(slot_->failcnt_fd) > slot_->fail_base;
 }
 
 void RunCgroup::kill_all() const {
-  if (mode_ == Mode::v2) write_file(mem_dir_ + "/cgroup.kill", "1");
+  if (slot_ && slot_->kill_fd >= 0) write_fd(slot_->kill_fd, "1");
 }
 
-void RunCgroup::destroy() {
-  if (cpu_fd_ >= 0) { ::close(cpu_fd_); cpu_fd_ = -1; }
-  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
-    // Tasks may take a moment to leave after the last process was reaped.
-    for (int attempt = 0; attempt < 200; ++attempt) {
-      if (::rmdir(it->c_str()) == 0 || errno == ENOENT) break;
-      if (errno != EBUSY) break;
-      if (attempt == 100) kill_all();
-      std::this_thread::sleep_for(std::chrono::microseconds(attempt < 20 ? 100 : 2000));
+void RunCgroup::destroy() { release_slot(release_later()); }
+
+CgroupSlot* RunCgroup::release_later() {
+  CgroupSlot* s = slot_;
+  slot_ = nullptr;
+  mode_ = Mode::none;
+  return s;
+}
+
+void release_slot(CgroupSlot* s) {
+  if (!s) return;
+  using Mode = RunCgroup::Mode;
+  // Reusable only when (almost) nothing is still charged to it and its peak can be reset.
+  int64_t usage = pread_int(s->usage_fd);
+  bool reuse = usage >= 0 && usage <= kReuseMaxBytes;
+  if (reuse) {
+    s->cpu_base = slot_cpu_ns(*s);
+    s->oom_base = std::max<int64_t>(slot_ooms(*s), 0);
+    s->fail_base = std::max<int64_t>(pread_int(s->failcnt_fd), 0);
+    // v1: max_usage_in_bytes := current usage; v2 (>= 6.12): the peak seen through this fd.
+    reuse = s->cpu_base >= 0 && write_fd(s->peak_fd, s->mode == Mode::v1 ? "0" : "reset");
+  }
+  if (reuse) {
+    std::lock_guard<std::mutex> lk(g_pool_mu);
+    if (g_pool && !g_pool_closed && g_pool_owner == ::getpid() && g_pool->size() < kPoolMax) {
+      g_pool->push_back(s);
+      return;
     }
   }
-  dirs_.clear();
-  mode_ = Mode::none;
+  remove_slot(s);
 }
 
 }  // namespace crucible::sandbox::detail

@@ -13,7 +13,12 @@ struct sock_filter;
 namespace crucible::sandbox::detail {
 
 // ---- cgroups (cgroup.cpp) -------------------------------------------------------------------
-// One cgroup (v2) or one cgroup per v1 hierarchy (memory, pids, cpuacct) for one run.
+// The per-run cgroup: one v2 cgroup, or one directory per v1 hierarchy (memory, pids, cpuacct).
+// Directories are reused from a per-process pool (creating and removing cgroups costs more
+// than the rest of a run's accounting): counters that cannot be reset are read as differences
+// from the value left by the previous run, the peak is reset on release, and a cgroup that
+// still holds memory charges after its run is removed instead of being reused.
+struct CgroupSlot;
 class RunCgroup {
  public:
   enum class Mode { none, v1, v2 };
@@ -22,23 +27,29 @@ class RunCgroup {
   RunCgroup& operator=(const RunCgroup&) = delete;
   ~RunCgroup() { destroy(); }
 
-  // Creates the cgroup(s) and writes the limits. On failure returns false with *why set and
-  // leaves nothing behind; the caller falls back to rlimits.
+  // Takes a cgroup from the pool (or creates one) and writes the limits. On failure returns
+  // false with *why set and leaves nothing behind; the caller falls back to rlimits.
   bool create(const Limits& limits, std::string* why);
-  bool attach(pid_t pid, std::string* why);
+  // Open v1 "tasks" / v2 "cgroup.procs" files (O_WRONLY): the program joins by writing "0" to
+  // each while it is still a single thread.
+  const std::vector<int>& procs_fds() const;
   Mode mode() const { return mode_; }
-  int64_t cpu_ns() const;        // -1 when unknown
-  int64_t peak_bytes() const;    // -1 when unknown
-  bool oom_killed() const;       // the memory controller killed or refused something
+  int64_t cpu_ns() const;        // CPU used since create(); -1 when unknown
+  int64_t peak_bytes() const;    // peak memory since create(); -1 when unknown
+  bool oom_killed() const;       // the memory controller killed something since create()
   void kill_all() const;         // v2 cgroup.kill where available (v1: no-op)
-  void destroy();                // removes the directories (all tasks must be dead)
+  void destroy();                // back to the pool, or removed (all tasks must be dead)
+  // Hands the cgroup over to release_slot() later (e.g. on another thread); this object then
+  // owns nothing.
+  CgroupSlot* release_later();
 
  private:
   Mode mode_ = Mode::none;
-  std::vector<std::string> dirs_;   // created directories, removed in reverse order
-  std::string mem_dir_, pids_dir_, cpu_dir_;
-  int cpu_fd_ = -1;                 // cpuacct.usage (v1) or cpu.stat (v2), kept open for polling
+  CgroupSlot* slot_ = nullptr;
 };
+
+// destroy() for a cgroup given up by release_later(); null is ignored.
+void release_slot(CgroupSlot* slot);
 
 // Which cgroup flavour this process can use (computed once): "v1", "v2" or "none: <why>".
 std::string cgroup_support();

@@ -8,7 +8,9 @@
 // whole tree is killed when the main program exits or a limit is hit, and nothing it wrote
 // survives the run (except through binds marked writable). Thread-safe: run() may be called
 // concurrently from many threads. Never throws for the program's behaviour: everything is a
-// RunResult status. See sandbox/README.md for the design and its fallbacks.
+// RunResult status. A process that uses it keeps a background thread that starts the next box's
+// namespaces ahead of its run and finishes runs off their critical path, a few idle cgroups and
+// one waiting box per option set. See sandbox/README.md for the design and its fallbacks.
 #pragma once
 #include <cstdint>
 #include <string>

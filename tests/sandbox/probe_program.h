@@ -22,6 +22,7 @@ inline const char* kProbeSource = R"C(
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile unsigned long sink;
@@ -47,6 +48,17 @@ int main(int argc, char** argv) {
   if (!strcmp(m, "membomb")) {  /* allocate and touch up to 4 GiB */
     for (int i = 0; i < 4096; ++i) { char* p = malloc(1 << 20); if (!p) return 3; memset(p, i, 1 << 20); }
     return 0;
+  }
+  if (!strcmp(m, "bigvec")) {  /* like std::vector<char> v(3ull << 30, 1): one allocation, touched in order */
+    size_t n = (size_t)3 << 30; char* p = malloc(n); if (!p) return 3;
+    for (size_t i = 0; i < n; i += 4096) p[i] = 1;
+    printf("%d", p[12345]); return 0;
+  }
+  if (!strcmp(m, "forkmem")) {  /* a child blows the memory limit, the parent waits for it */
+    pid_t c = fork(); if (c < 0) return 2;
+    if (c == 0) { for (;;) { char* p = malloc(1 << 20); if (!p) _exit(3); memset(p, 1, 1 << 20); } }
+    int st; waitpid(c, &st, 0); printf("child %s %d", WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    return 1;
   }
   if (!strcmp(m, "stack")) return recurse(0);
   if (!strcmp(m, "spin")) spin(0);
@@ -111,13 +123,69 @@ int main(int argc, char** argv) {
     }
     printf("count=%d\n", n); return 0;
   }
+  if (!strcmp(m, "initproc")) {  /* every way to reach the box init (pid 1); prints what worked */
+    /* owner-only files (the init's owner is not the program's uid) and 0666 files the kernel
+       guards at write time: each gets a harmless value */
+    const char* w[][2] = {{"/proc/1/clear_refs", "5"}, {"/proc/1/coredump_filter", "0x33"},
+                          {"/proc/1/oom_score_adj", "0"}, {"/proc/1/comm", "init"}, {"/proc/1/mem", "x"},
+                          {"/proc/1/timerslack_ns", "50000"}, {"/proc/1/sched", "0"},
+                          {"/proc/1/attr/current", "unconfined"}, {0, 0}};
+    const char* r[] = {"/proc/1/mem", "/proc/1/environ", "/proc/1/maps", "/proc/1/auxv", "/proc/1/stack", 0};
+    int n = 0;
+    for (int i = 0; w[i][0]; ++i) {
+      int fd = open(w[i][0], O_WRONLY);
+      if (fd >= 0 && write(fd, w[i][1], strlen(w[i][1])) >= 0) { printf("wrote %s\n", w[i][0]); ++n; }
+      if (fd >= 0) close(fd);
+    }
+    for (int i = 0; r[i]; ++i) {
+      int fd = open(r[i], O_RDONLY); char b[64];
+      if (fd >= 0 && read(fd, b, sizeof b) > 0) { printf("readable %s\n", r[i]); ++n; }
+      if (fd >= 0) close(fd);
+    }
+    char link[256];
+    if (readlink("/proc/1/fd/0", link, sizeof link) >= 0) { printf("fd of init visible\n"); ++n; }
+    if (readlink("/proc/1/root", link, sizeof link) >= 0) { printf("root of init visible\n"); ++n; }
+    int sigs = 0;
+    for (int s = 1; s < 32; ++s) {
+      /* SIGCONT: allowed within a session (the program shares the init's); it only resumes a
+         stopped process, and nothing in the box may stop the init */
+      if (s == SIGCONT) continue;
+      if (kill(1, s) == 0) { printf("signal %d accepted\n", s); ++sigs; }
+    }
+    printf("reached=%d signals=%d\n", n, sigs); return 0;
+  }
+  if (!strcmp(m, "netcount")) {  /* prints the IP OutNoRoutes counter, then raises it */
+    FILE* f = fopen("/proc/net/snmp", "r"); if (!f) { printf("nosnmp"); return 2; }
+    char line[1024], head[1024] = ""; long v = -1;
+    while (fgets(line, sizeof line, f)) {
+      if (strncmp(line, "Ip: ", 4)) continue;
+      if (!head[0]) { strcpy(head, line); continue; }
+      int col = 0, want = -1; char* save; char* t = strtok_r(head, " \n", &save);
+      for (; t; t = strtok_r(0, " \n", &save), ++col) if (!strcmp(t, "OutNoRoutes")) want = col;
+      col = 0; t = strtok_r(line, " \n", &save);
+      for (; t; t = strtok_r(0, " \n", &save), ++col) if (col == want) v = atol(t);
+      break;
+    }
+    printf("OutNoRoutes=%ld\n", v);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a; memset(&a, 0, sizeof a); a.sin_family = AF_INET; a.sin_port = htons(9);
+    a.sin_addr.s_addr = htonl(0x0a000001);
+    for (int i = 0; i < 5; ++i) sendto(s, "x", 1, 0, (struct sockaddr*)&a, sizeof a);
+    return 0;
+  }
+  if (!strcmp(m, "fds")) {  /* open descriptors other than the one listing them */
+    DIR* d = opendir("/proc/self/fd"); if (!d) return 2;
+    struct dirent* e;
+    while ((e = readdir(d))) if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d)) printf("%s ", e->d_name);
+    return 0;
+  }
   if (!strcmp(m, "noflush")) {  /* interactor that never flushes its query, then waits */
     printf("query 1\n"); char buf[64]; if (fgets(buf, sizeof buf, stdin)) return 0; return 1;
   }
   if (!strcmp(m, "answer")) { char buf[64]; if (!fgets(buf, sizeof buf, stdin)) return 1; printf("answer\n"); return 0; }
-  fprintf(stderr, "usage: probe hello|upper|exit N|abort|segv|env K|cat F|forkbomb|membomb|stack|spin|sleep|output|"
-                  "diskfill|connect PORT|write F...|leave|check_left|orphan DIR|killall|ptrace|unshare|mount|"
-                  "threads N|procsnoop|noflush|answer\n");
+  fprintf(stderr, "usage: probe hello|upper|exit N|abort|segv|env K|cat F|forkbomb|membomb|bigvec|forkmem|stack|spin|"
+                  "sleep|output|diskfill|connect PORT|write F...|leave|check_left|orphan DIR|killall|ptrace|unshare|"
+                  "mount|threads N|procsnoop|initproc|fds|netcount|noflush|answer\n");
   return 100;
 }
 )C";

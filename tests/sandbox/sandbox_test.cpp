@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -335,14 +336,37 @@ TEST(SandboxLimits, SleepIsWallLimit) {
   expect_host_clean();
 }
 
+// A memory bomb must end as memory_limit, not time_limit, under a 1 s CPU limit: the OOM kill
+// has to come long before the CPU budget is spent (cgroup v1 included: no swap, no reclaim loop).
 TEST(SandboxLimits, MemoryBombIsMemoryLimit) {
   REQUIRE_SANDBOX();
   Sandbox sb(test_options());
   Limits l = generous();
   l.memory_bytes = 64ll << 20;
-  auto r = sb.run(probe({"membomb"}), l);
+  l.cpu_ms = 1000;
+  for (const char* bomb : {"membomb", "bigvec"}) {  // 1 MiB chunks; one 3 GiB allocation filled in order
+    auto r = sb.run(probe({bomb}), l);
+    if (r.accounting == "rlimit") GTEST_SKIP() << "no memory cgroup (the rlimit fallback fails allocations instead)";
+    EXPECT_EQ(r.status, RunStatus::memory_limit) << bomb << ": " << describe(r);
+    EXPECT_FALSE(r.reason.empty());
+    if (r.accounting != "rlimit") {
+      EXPECT_GE(r.peak_rss_bytes, l.memory_bytes - (l.memory_bytes >> 4)) << describe(r);
+    }
+  }
+  expect_host_clean();
+}
+
+// A child process killed by the OOM killer is the memory limit too, whatever the parent does next.
+TEST(SandboxLimits, OomKilledChildIsMemoryLimit) {
+  REQUIRE_SANDBOX();
+  Sandbox sb(test_options());
+  Limits l = generous();
+  l.memory_bytes = 64ll << 20;
+  l.cpu_ms = 1000;
+  l.processes = 4;
+  auto r = sb.run(probe({"forkmem"}), l);
+  if (r.accounting == "rlimit") GTEST_SKIP() << "no memory cgroup";
   EXPECT_EQ(r.status, RunStatus::memory_limit) << describe(r);
-  EXPECT_FALSE(r.reason.empty());
   expect_host_clean();
 }
 
@@ -491,6 +515,18 @@ TEST(SandboxSecurity, NothingSurvivesForTheNextRun) {
   EXPECT_EQ(r2.status, RunStatus::ok) << "a file left by the previous run is visible: " << describe(r2);
 }
 
+// Every run gets fresh namespaces even though boxes are started ahead: a counter of the network
+// namespace one run raises is back at zero in the next.
+TEST(SandboxSecurity, NetworkNamespaceIsFreshEachRun) {
+  REQUIRE_SANDBOX();
+  Sandbox sb(test_options());
+  for (int i = 0; i < 3; ++i) {
+    auto r = sb.run(probe({"netcount"}), generous());
+    ASSERT_EQ(r.status, RunStatus::ok) << describe(r);
+    EXPECT_EQ(r.stdout_data, "OutNoRoutes=0\n") << "run " << i;
+  }
+}
+
 TEST(SandboxSecurity, OrphansAreKilled) {
   REQUIRE_SANDBOX();
   std::string markers = env().scratch + "/markers";
@@ -599,17 +635,121 @@ TEST(SandboxSecurity, InteractorThatNeverFlushesHitsWallLimit) {
   expect_host_clean();
 }
 
+// Run by NoCgroupsLeftBehind in a child process (the test binary itself): a few boxes, then exit.
+TEST(SandboxHelper, RunBoxesThenExit) {
+  if (!std::getenv("CRUCIBLE_SANDBOX_TEST_HELPER")) GTEST_SKIP() << "helper for NoCgroupsLeftBehind";
+  REQUIRE_SANDBOX();
+  Sandbox sb(test_options());
+  Limits l = generous();
+  l.memory_bytes = 64ll << 20;
+  EXPECT_EQ(sb.run(probe({"hello"}), l).status, RunStatus::ok);
+  EXPECT_NE(sb.run(probe({"membomb"}), l).status, RunStatus::internal);
+  EXPECT_EQ(sb.run(probe({"hello"}), l).status, RunStatus::ok);
+}
+
+namespace {
+// Our per-run cgroup directories ("crucible-sb-<pid>-N") in every hierarchy under /sys/fs/cgroup.
+std::vector<std::string> run_cgroups_of(pid_t pid) {
+  std::vector<std::string> out;
+  std::string mine = "crucible-sb-" + std::to_string(pid) + "-";
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup", fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_directory(ec) || it->is_symlink(ec)) { it.disable_recursion_pending(); continue; }
+    if (it->path().filename().string().rfind(mine, 0) == 0) {
+      out.push_back(it->path().string());
+      it.disable_recursion_pending();
+    } else if (it.depth() >= 4) {
+      it.disable_recursion_pending();
+    }
+  }
+  return out;
+}
+}  // namespace
+
+// Per-run cgroups are reused from a pool while the process lives: idle ones hold no task, their
+// number is bounded, and a process that exits removes all of them.
 TEST(SandboxSecurity, NoCgroupsLeftBehind) {
   REQUIRE_SANDBOX();
-  std::string mine = "crucible-sb-" + std::to_string(::getpid()) + "-";
-  for (const char* base : {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup"}) {
-    DIR* d = opendir(base);
-    if (!d) continue;
-    while (dirent* e = readdir(d)) {
-      EXPECT_NE(std::string(e->d_name).rfind(mine, 0), 0u) << base << "/" << e->d_name;
-    }
-    closedir(d);
+  Sandbox sb(test_options());
+  ASSERT_EQ(sb.run(probe({"hello"}), generous()).status, RunStatus::ok);
+  auto mine = run_cgroups_of(::getpid());
+  EXPECT_LE(mine.size(), 3u * 8u);
+  for (auto& d : mine) {
+    std::ifstream procs(d + "/cgroup.procs");
+    std::string any;
+    EXPECT_FALSE(static_cast<bool>(procs >> any)) << d << " still holds task " << any;
   }
+  // A child process (this binary, running only the helper above) leaves nothing when it exits.
+  std::vector<std::string> env_strings = {"CRUCIBLE_SANDBOX_TEST_HELPER=1"};
+  for (char** e = environ; *e; ++e) env_strings.push_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string filter = "--gtest_filter=SandboxHelper.RunBoxesThenExit";
+  char* argv[] = {const_cast<char*>("test_sandbox"), filter.data(), nullptr};
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::execve("/proc/self/exe", argv, envp.data());
+    _exit(127);
+  }
+  ASSERT_GT(child, 0);
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, 0), child);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "helper failed, status " << st;
+  EXPECT_TRUE(run_cgroups_of(child).empty()) << run_cgroups_of(child).front();
+}
+
+// The box init runs as the caller's user with the caller's memory: the program (uid 1000) must
+// not own, open, read or signal it.
+TEST(SandboxSecurity, InitProcessIsOutOfReach) {
+  REQUIRE_SANDBOX();
+  Sandbox sb(test_options());
+  auto r = sb.run(probe({"initproc"}), generous());
+  ASSERT_EQ(r.status, RunStatus::ok) << describe(r);
+  EXPECT_NE(r.stdout_data.find("reached=0"), std::string::npos) << r.stdout_data;
+  if (::geteuid() == 0) {  // non-root callers: the init has the program's host uid (signals are dropped)
+    EXPECT_NE(r.stdout_data.find("signals=0"), std::string::npos) << r.stdout_data;
+  }
+}
+
+namespace {
+volatile sig_atomic_t g_usr1_seen = 0;
+}  // namespace
+
+// The caller's signal handlers never run on behalf of the box (its init shares the caller's
+// memory when the caller is root).
+TEST(SandboxSecurity, CallerSignalHandlersNeverRunForTheBox) {
+  REQUIRE_SANDBOX();
+  struct sigaction sa {}, old {};
+  sa.sa_handler = [](int) { g_usr1_seen = 1; };
+  ASSERT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
+  Sandbox sb(test_options());
+  RunSpec s;
+  s.argv = {"/bin/sh", "-c", "kill -USR1 1; kill -USR1 -1; kill -TERM 1; true"};
+  Limits l = generous();
+  l.processes = 4;
+  auto r = sb.run(s, l);
+  ::sigaction(SIGUSR1, &old, nullptr);
+  EXPECT_EQ(r.status, RunStatus::ok) << describe(r);
+  EXPECT_EQ(g_usr1_seen, 0) << "a handler of the test process ran";
+  expect_host_clean();
+}
+
+// The program gets stdin, stdout and stderr and no other descriptor of the caller, and its
+// cgroup path is hidden (a cgroup namespace rooted at its own cgroup).
+TEST(SandboxSecurity, OnlyStdioAndNoCgroupPath) {
+  REQUIRE_SANDBOX();
+  int extra = ::open("/dev/null", O_RDONLY);  // not O_CLOEXEC: must not reach the box either
+  ASSERT_GE(extra, 0);
+  Sandbox sb(test_options());
+  auto r = sb.run(probe({"fds"}), generous());
+  ::close(extra);
+  ASSERT_EQ(r.status, RunStatus::ok) << describe(r);
+  EXPECT_EQ(r.stdout_data, "0 1 2 ");
+  auto c = sb.run(probe({"cat", "/proc/self/cgroup"}), generous());
+  ASSERT_EQ(c.status, RunStatus::ok) << describe(c);
+  EXPECT_EQ(c.stdout_data.find("crucible-sb"), std::string::npos) << c.stdout_data;
 }
 
 TEST(SandboxSecurity, RlimitFallbackStillLimits) {
