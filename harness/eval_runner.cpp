@@ -7,6 +7,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -105,6 +106,7 @@ Result<EvalReport> run_eval(const Task& task, Backend& backend, RunStore& store,
   std::mutex mu;  // guards outcomes, report.new_samples, fatal, queue
   std::condition_variable cv;
   std::deque<GradeWork> queue;
+  std::deque<StoredSample> kept;  // new samples, kept for Task::aggregate (guarded by mu)
   bool closing = false;
   Status fatal;
   auto grade_one = [&](GradeWork& w) {
@@ -133,6 +135,7 @@ Result<EvalReport> run_eval(const Task& task, Backend& backend, RunStore& store,
         return;
       }
       outcomes[w.job.problem_index].samples.push_back(outcome_of(s.sample, s.grade));
+      if (task.aggregate) kept.push_back(s);
       ++report.new_samples;
       if (progress) progress->add(1, s.grade.correct ? 1 : 0);
     }
@@ -243,7 +246,27 @@ Result<EvalReport> run_eval(const Task& task, Backend& backend, RunStore& store,
 
   report.missing_samples = report.total_samples - report.resumed_samples - report.new_samples;
   report.metrics = compute_metrics(outcomes, n, grader);
+  json aggregated;
+  if (task.aggregate) {
+    // Task-level scores over the complete problems' samples (stored ones, then new ones).
+    std::set<std::string> incomplete(report.metrics.incomplete.begin(), report.metrics.incomplete.end());
+    std::vector<GradedSample> graded;
+    auto add = [&](const StoredSample& s) {
+      auto it = index_of.find(s.problem_id);
+      if (it == index_of.end() || s.sample >= n || incomplete.count(s.problem_id)) return;
+      graded.push_back({it->second, s.sample, &s.grade, s.completion_tokens, s.completion.size()});
+    };
+    for (const auto& s : store.existing()) add(s);
+    for (const auto& s : kept) add(s);
+    aggregated = task.aggregate(task.problems, graded);
+    if (aggregated.is_object() && aggregated.contains("metrics") && aggregated["metrics"].is_object())
+      for (auto& [k, v] : aggregated["metrics"].items())
+        report.metrics.values.emplace_back(k, MetricValue{v.value("value", 0.0), v.value("stderr", 0.0)});
+  }
   report.results = metrics_to_json(report.metrics, task.name, options.model);
+  if (aggregated.is_object())
+    for (auto& [k, v] : aggregated.items())
+      if (k != "metrics") report.results[k] = v;
   json errs = json::array();
   for (const auto& e : report.errors)
     errs.push_back({{"problem_id", e.problem_id}, {"first_sample", e.first_sample}, {"n", e.n}, {"message", e.message}});

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -71,6 +72,26 @@ Result<std::string> sha256_file(const std::string& path) {
   EVP_MD_CTX_free(ctx);
   if (bad) return Status::io(path + ": read error while hashing");
   return to_hex(md, len);
+}
+
+Result<std::string> sha256_path(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) return sha256_file(path);
+  // A directory (code tasks: problem packages): sha256 over "relative path NUL file sha256 LF" of
+  // every regular file, in path order.
+  std::vector<std::string> files;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file(ec)) files.push_back(std::filesystem::relative(it->path(), path, ec).string());
+  if (ec) return Status::io(path + ": cannot list for hashing: " + ec.message());
+  std::sort(files.begin(), files.end());
+  std::string manifest;
+  for (const auto& f : files) {
+    auto h = sha256_file(path + "/" + f);
+    if (!h) return h.status();
+    manifest += f + std::string(1, '\0') + *h + "\n";
+  }
+  return sha256_hex(manifest);
 }
 
 json RunInfo::identity_json() const {

@@ -30,6 +30,8 @@ using json = nlohmann::json;
 // Hex SHA-256 (OpenSSL libcrypto).
 std::string sha256_hex(std::string_view data);
 Result<std::string> sha256_file(const std::string& path);
+// A file's sha256, or a directory's: over its files' relative paths and sha256s, in path order.
+Result<std::string> sha256_path(const std::string& path);
 
 struct RunInfo {
   std::string task;

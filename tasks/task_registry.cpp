@@ -61,6 +61,7 @@ Result<Task> TaskRegistry::load(const std::string& name, const TaskLoadOptions& 
   t.prompt = s.make_prompt ? s.make_prompt() : PromptConfig{};
   t.grader = s.make_grader();
   t.default_n = s.default_n;
+  t.aggregate = s.aggregate;
   return t;
 }
 

@@ -16,6 +16,20 @@
 
 namespace crucible {
 
+// A graded sample as the harness hands it to TaskSpec::aggregate.
+struct GradedSample {
+  size_t problem_index = 0;      // into Task::problems
+  int sample = 0;
+  const Grade* grade = nullptr;
+  int completion_tokens = -1;    // -1: unknown
+  size_t completion_chars = 0;
+};
+
+// Task-level scores beyond avg@n / pass@k, over every sample of the problems that have all n
+// (IOI: the 50-submission selection per problem). Returns {"metrics": {name: {"value", "stderr"}},
+// ...}; the harness adds "metrics" to results.json's metrics and copies every other key as is.
+using AggregateFn = std::function<json(const std::vector<Problem>&, const std::vector<GradedSample>&)>;
+
 struct Task {
   std::string name;
   std::string data_path;
@@ -23,6 +37,7 @@ struct Task {
   PromptConfig prompt;
   std::shared_ptr<const Grader> grader;  // the same object a GRPO trainer would use as reward
   int default_n = 1;
+  AggregateFn aggregate;                 // optional (see AggregateFn)
 };
 
 struct TaskLoadOptions {
@@ -39,6 +54,8 @@ struct TaskSpec {
   std::function<Result<std::vector<Problem>>(const TaskLoadOptions&)> load;
   // Default prompt (template + mode); the CLI may override parts of it.
   std::function<PromptConfig()> make_prompt;
+  // Optional task-level scores (copied to Task::aggregate).
+  AggregateFn aggregate;
 };
 
 class TaskRegistry {

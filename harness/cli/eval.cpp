@@ -105,7 +105,7 @@ int run(const EvalFlags& f, CLI::App* sub) {
     task->prompt.mode = mode;
     task->prompt.system_prompt = f.system_prompt;
 
-    auto data_hash = sha256_file(f.data);
+    auto data_hash = sha256_path(f.data);  // a directory for package-based code tasks
     if (!data_hash) throw BadInput{data_hash.status().message()};
 
     BackendConfig bc;
@@ -232,7 +232,9 @@ Register reg("eval", [](CLI::App& root, int& exit_code) {
   auto& f = *flags;
   sub->add_option("--task", f.task, "benchmark: aime24, aime25 (n=64), math500 (n=4), math (n=1)")
       ->type_name("NAME");
-  sub->add_option("--data", f.data, "problems JSONL (HF dataset rows exported one per line)")
+  sub->add_option("--data", f.data,
+                  "problems JSONL (HF dataset rows exported one per line); ioi/icpc: also a package "
+                  "directory or a directory of packages (docs/code-grader.md)")
       ->type_name("FILE");
   sub->add_option("--backend", f.backend,
                   "openai (OpenAI-compatible server) | replay (recorded completions) | local (LibTorch "

@@ -13,6 +13,7 @@
 #include "sandbox/sandbox.h"
 #include "tasks/code/code_grader.h"
 #include "tasks/code/judge.h"
+#include "tasks/code/kattis_time_limit.h"
 #include "tasks/code/problem_formats.h"
 
 namespace crucible::cli {
@@ -43,7 +44,22 @@ int run_grade_code(const CodeArgs& a) {
   ss << in.rdbuf();
   LoadOptions lo;
   lo.include_samples = !a.no_samples;
-  if (!a.time_limit.empty()) {
+  sandbox::Sandbox sb;
+  json derivation;
+  if (a.time_limit == "kattis") {
+    // Kattis: slowest accepted submission x time multiplier (runs them once; cached).
+    KattisTimeLimitOptions ko;
+    if (!a.cache_dir.empty()) ko.cache_dir = ko.compile.cache_dir = a.cache_dir;
+    ko.use_cache = ko.compile.use_cache = !a.no_cache;
+    ko.workers = a.workers;
+    auto d = derive_kattis_time_limit(sb, a.problem, ko);
+    if (!d.is_ok()) {
+      std::cerr << "crucible grade code: --time-limit kattis: " << d.status().message() << "\n";
+      return kExitUsage;
+    }
+    lo.time_limit_override_ms = d->time_limit_ms;
+    derivation = d->to_json();
+  } else if (!a.time_limit.empty()) {
     int64_t ms = sandbox::parse_duration_ms(a.time_limit);
     if (ms <= 0) {
       std::cerr << "crucible grade code: bad --time-limit '" << a.time_limit << "'\n";
@@ -65,7 +81,6 @@ int run_grade_code(const CodeArgs& a) {
   }
   if (!a.cache_dir.empty()) jo.compile.cache_dir = a.cache_dir;
   jo.compile.use_cache = !a.no_cache;
-  sandbox::Sandbox sb;
   JudgeResult r = judge_submission(sb, *prob, ss.str(), *lang, jo);
   json j = r.to_json();
   j["problem"] = prob->id;
@@ -73,12 +88,17 @@ int run_grade_code(const CodeArgs& a) {
   j["time_limit_stated"] = prob->time_limit_stated;
   j["memory_limit_bytes"] = prob->memory_bytes;
   j["language"] = language_name(*lang);
+  if (!derivation.is_null()) j["time_limit_derivation"] = derivation;
   if (a.json) {
     std::cout << j.dump() << "\n";
     return 0;
   }
   std::cout << fmt::format("problem {}  time limit {} ms{}  memory {} MiB  language {}\n", prob->id,
-                           prob->time_limit_ms, prob->time_limit_stated ? "" : " (default)",
+                           prob->time_limit_ms,
+                           !derivation.is_null()
+                               ? fmt::format(" (Kattis: slowest accepted {} ms x {})",
+                                             derivation["slowest_ms"].get<int64_t>(), derivation["multiplier"].get<double>())
+                               : (prob->time_limit_stated ? "" : " (default)"),
                            prob->memory_bytes >> 20, language_name(*lang));
   if (!r.message.empty()) std::cout << "message: " << r.message << "\n";
   for (auto& t : r.tests) {
@@ -110,7 +130,9 @@ void setup(CLI::App& root, int& exit_code) {
   c->add_option("--language", args->language, "cpp, c or python (default: from the file extension)");
   c->add_flag("--json", args->json, "print one JSON object {verdict, score, points, subtasks, tests, ...}");
   c->add_option("--workers", args->workers, "tests run in parallel (default: CPU cores)");
-  c->add_option("--time-limit", args->time_limit, "override the CPU time limit per test (e.g. 2s, 500ms)");
+  c->add_option("--time-limit", args->time_limit,
+                "override the CPU time limit per test (e.g. 2s, 500ms), or 'kattis': slowest of "
+                "submissions/accepted x time multiplier (runs them once, cached)");
   c->add_flag("--all-tests", args->all_tests, "run every test (no stop at a subtask's first failure)");
   c->add_flag("--no-samples", args->no_samples, "Kattis: judge data/secret only");
   c->add_option("--reward", args->reward, "ICPC/CodeForces score: pass_fail, partial, weighted_sum")

@@ -171,13 +171,22 @@ CheckResult Checker::check(const std::string& input, const std::string& output, 
     return r;
   }
   sandbox::RunSpec spec;
-  spec.files.push_back({"input.txt", input, false});
-  spec.files.push_back({"answer.txt", answer, false});
-  spec.files.push_back({"output.txt", output, false});
-  if (spec_.kind == CheckerKind::kTestlib)
-    program_spec(compiled_, &spec, {"input.txt", "output.txt", "answer.txt"});
-  else
-    program_spec(compiled_, &spec, {"input.txt", "answer.txt", "output.txt"});
+  if (spec_.kind == CheckerKind::kPythonCf) {
+    // open-r1/codeforces: `python3 checker.py input.txt correct_output.txt solution_output.txt`.
+    spec.files.push_back({"input.txt", input, false});
+    spec.files.push_back({"correct_output.txt", answer, false});
+    spec.files.push_back({"solution_output.txt", output, false});
+    spec.files.push_back({"checker.py", compiled_.binary, false});
+    spec.argv = {"python3", "checker.py", "input.txt", "correct_output.txt", "solution_output.txt"};
+  } else {
+    spec.files.push_back({"input.txt", input, false});
+    spec.files.push_back({"answer.txt", answer, false});
+    spec.files.push_back({"output.txt", output, false});
+    if (spec_.kind == CheckerKind::kTestlib)
+      program_spec(compiled_, &spec, {"input.txt", "output.txt", "answer.txt"});
+    else
+      program_spec(compiled_, &spec, {"input.txt", "answer.txt", "output.txt"});
+  }
   sandbox::Limits lim;
   lim.cpu_ms = 20000;
   lim.wall_ms = 40000;
@@ -222,14 +231,17 @@ CheckResult Checker::check(const std::string& input, const std::string& output, 
     }
     return r;
   }
-  // cms / python_cf
-  if (parse_double(out, &v)) {
-    r.score = clamp01(v);
+  if (spec_.kind == CheckerKind::kPythonCf) {
+    // As open-r1 scores it: passed iff the checker exits 0 and its stdout is exactly "1" (after
+    // trimming). Anything else, a crash on malformed output included, is a rejection.
+    r.score = rr.exit_code == 0 && trim(rr.stdout_data) == "1" ? 1.0 : 0.0;
+    if (rr.exit_code != 0)
+      r.message = "checker exited " + std::to_string(rr.exit_code) + (err.empty() ? "" : ": " + r.message);
     return r;
   }
-  if (spec_.kind == CheckerKind::kPythonCf && (rr.exit_code == 0 || rr.exit_code == 1)) {
-    std::string o = trim(rr.stdout_data);
-    r.score = rr.exit_code == 0 ? 1.0 : 0.0;
+  // cms
+  if (parse_double(out, &v)) {
+    r.score = clamp01(v);
     return r;
   }
   r.failed = true;

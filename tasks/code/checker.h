@@ -7,8 +7,9 @@
 //    7 points (the first number on stdout, else on stderr, taken as a fraction clamped to [0,1]).
 //  - cms (IOI-modified testlib, CMS checkers): `checker input correct_output contestant_output`;
 //    score in [0,1] on stdout line 1, message on stderr. A non-number on stdout is a checker failure.
-//  - python_cf (open-r1/codeforces generated_checker): `python3 checker.py input correct output`,
-//    read like cms when stdout holds a number, else by exit code (0 accepted).
+//  - python_cf (open-r1/codeforces generated_checker): `python3 checker.py input.txt
+//    correct_output.txt solution_output.txt` in /box; accepted iff it exits 0 and prints exactly
+//    "1" (trimmed), as open-r1's scorer reads it; any other output or exit code is a rejection.
 #pragma once
 #include <memory>
 #include <string>

@@ -20,16 +20,22 @@ Result<std::shared_ptr<const CodeProblem>> CodeGrader::problem_for(const Problem
   if (m.contains("problem_dir") && m["problem_dir"].is_string()) key = "dir:" + m["problem_dir"].get<std::string>();
   else if (m.contains("ioi_row")) key = "ioi:" + m.value("tests_dir", std::string()) + ":" + m["ioi_row"].dump();
   else key = "cf:" + p.id + ":" + std::to_string(std::hash<std::string>{}(m.dump()));
+  // A per-problem time limit (a dataset field, or a derived Kattis limit) overrides the package's.
+  LoadOptions lo = opt_.load;
+  if (m.contains("time_limit_ms") && m["time_limit_ms"].is_number() && m["time_limit_ms"].get<double>() > 0) {
+    lo.time_limit_override_ms = static_cast<int64_t>(m["time_limit_ms"].get<double>());
+    key += "#tl=" + std::to_string(lo.time_limit_override_ms);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
   }
   Result<CodeProblem> r = Status::invalid("problem " + p.id + ": meta has no problem_dir, codeforces row or ioi_row");
-  if (m.contains("problem_dir") && m["problem_dir"].is_string()) r = load_problem_dir(m["problem_dir"].get<std::string>(), opt_.load);
-  else if (m.contains("ioi_row")) r = load_ioi_row(m["ioi_row"], m.value("tests_dir", std::string()), opt_.load);
-  else if (m.contains("codeforces_row")) r = load_codeforces_row(m["codeforces_row"], opt_.load);
-  else if (m.contains("official_tests")) r = load_codeforces_row(m, opt_.load);
+  if (m.contains("problem_dir") && m["problem_dir"].is_string()) r = load_problem_dir(m["problem_dir"].get<std::string>(), lo);
+  else if (m.contains("ioi_row")) r = load_ioi_row(m["ioi_row"], m.value("tests_dir", std::string()), lo);
+  else if (m.contains("codeforces_row")) r = load_codeforces_row(m["codeforces_row"], lo);
+  else if (m.contains("official_tests")) r = load_codeforces_row(m, lo);
   if (!r.is_ok()) return r.status();
   auto sp = std::make_shared<const CodeProblem>(std::move(r).value());
   std::lock_guard<std::mutex> lock(mu_);

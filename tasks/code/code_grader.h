@@ -2,7 +2,8 @@
 // Which problem: Problem::meta holds one of
 //   {"problem_dir": DIR}                       a CMS/IOI or Kattis package directory,
 //   {"codeforces_row": {...}} or the row itself (has "official_tests"): an open-r1/codeforces row,
-//   {"ioi_row": {...}, "tests_dir": DIR}        an open-r1/ioi row;
+//   {"ioi_row": {...}, "tests_dir": DIR}        an open-r1/ioi row (or merged rows: "subtasks");
+// optional "time_limit_ms" (> 0) replaces the problem's time limit;
 // optional "language" ("cpp", "c", "python") overrides CodeGraderOptions::language.
 // Loaded packages are cached per directory. Grade.score in [0,1]; details = JudgeResult::to_json()
 // (+ "language", "reward_mode"). Never throws.

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <mutex>
 #include <thread>
 
 #include "tasks/code/checker.h"
+#include "tasks/code/communication_run.h"
+#include "tasks/code/interactive_run.h"
 
 namespace crucible::code {
 namespace {
@@ -82,11 +85,9 @@ JudgeResult judge_submission(const sandbox::Sandbox& sb, const CodeProblem& prob
   for (auto& s : problem.subtasks) res.max_points += s.points;
   if (!ioi) res.max_points = 1;
 
-  if (problem.task_type != TaskType::kBatch) {
-    res.verdict = Verdict::kGraderError;
-    res.message = problem.task_type == TaskType::kCommunication
-                      ? "CMS Communication tasks are not supported yet"
-                      : "interactive problems are not supported yet";
+  if (problem.task_type == TaskType::kCommunication && !problem.grader_files.empty() && lang != Language::kCpp) {
+    res.verdict = Verdict::kCompileError;
+    res.message = "this task's stub needs a C++ solution";
     return res;
   }
 
@@ -117,6 +118,16 @@ JudgeResult judge_submission(const sandbox::Sandbox& sb, const CodeProblem& prob
   if (!checker.error().empty()) {
     res.verdict = Verdict::kGraderError;
     res.message = checker.error();
+    return res;
+  }
+  // Interactive / Communication: each test runs through the interactor's or the manager's runner.
+  std::unique_ptr<InteractiveRunner> interactive;
+  std::unique_ptr<CommunicationRunner> communication;
+  if (problem.task_type == TaskType::kInteractive) interactive = std::make_unique<InteractiveRunner>(sb, compiler, problem);
+  if (problem.task_type == TaskType::kCommunication) communication = std::make_unique<CommunicationRunner>(sb, compiler, problem);
+  if ((interactive && !interactive->error().empty()) || (communication && !communication->error().empty())) {
+    res.verdict = Verdict::kGraderError;
+    res.message = interactive ? interactive->error() : communication->error();
     return res;
   }
 
@@ -169,10 +180,13 @@ JudgeResult judge_submission(const sandbox::Sandbox& sb, const CodeProblem& prob
       tr.message = !input.is_ok() ? input.status().message() : answer.status().message();
       return;
     }
+    if (interactive) return interactive->run_test(comp, *input, *answer, lim, &checker, &tr);
+    if (communication) return communication->run_test(comp, tc, *input, lim, &tr);
     sandbox::RunSpec spec;
     program_spec(comp, &spec);
-    if (!tc.input_path.empty()) spec.stdin_file = tc.input_path;
-    else spec.stdin_data = *input;
+    // Always from memory (a sealed memfd), never the host file: the box could reopen an fd of the
+    // file through /proc/self/fd/0 and, were the file world-writable, rewrite the test data.
+    spec.stdin_data = *input;
     sandbox::RunResult rr = sb.run(spec, lim);
     tr.time_ms = rr.cpu_ms;
     tr.memory_bytes = rr.peak_rss_bytes;

@@ -84,6 +84,10 @@ Subtask all_tests_subtask(const CodeProblem& p) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> read_problem_yaml(const std::string& text) {
+  return read_simple_yaml(text);
+}
+
 Result<std::string> test_input(const TestCase& t) {
   if (t.input_path.empty()) return t.input;
   return slurp(t.input_path);
@@ -122,11 +126,18 @@ Result<CodeProblem> load_cms_problem(const std::string& dir, const LoadOptions& 
   std::string type = pj.value("task_type", "Batch");
   if (type == "Communication") {
     p.task_type = TaskType::kCommunication;
-    std::string params = pj.value("task_type_params", "");
-    json tp = json::parse(params, nullptr, false);
-    if (tp.is_object())
-      for (auto& [k, v] : tp.items())
+    // A JSON string (CMS export) or object; or CMS's list [num_processes, compilation, user_io].
+    json tp = pj.contains("task_type_params") ? pj["task_type_params"] : json();
+    if (tp.is_string()) tp = json::parse(tp.get<std::string>(), nullptr, false);
+    if (tp.is_object()) {
+      for (auto& [k, v] : tp.items()) {
         if (k.find("num_processes") != std::string::npos && v.is_number_integer()) p.num_processes = v.get<int>();
+        if (k.find("user_io") != std::string::npos && v.is_string()) p.user_io_fifos = v.get<std::string>() == "fifo_io";
+      }
+    } else if (tp.is_array()) {
+      if (!tp.empty() && tp[0].is_number_integer()) p.num_processes = tp[0].get<int>();
+      if (tp.size() > 2 && tp[2].is_string()) p.user_io_fifos = tp[2].get<std::string>() == "fifo_io";
+    }
   } else if (type != "Batch") {
     return Status::invalid(dir + ": unsupported CMS task type '" + type + "'");
   }
@@ -295,6 +306,10 @@ Result<CodeProblem> load_codeforces_row(const json& row, const LoadOptions& opt)
     p.interactor = row["interaction_format"].get<std::string>();
     p.task_type = TaskType::kInteractive;
   }
+  if (row.contains("interactor") && row["interactor"].is_string() && !row["interactor"].get<std::string>().empty()) {
+    p.interactor_files.push_back({"interactor.cpp", row["interactor"].get<std::string>(), true});
+    p.task_type = TaskType::kInteractive;
+  }
   if (row.contains("generated_checker") && row["generated_checker"].is_string() &&
       !row["generated_checker"].get<std::string>().empty()) {
     p.checker.kind = CheckerKind::kPythonCf;
@@ -310,32 +325,53 @@ Result<CodeProblem> load_ioi_row(const json& row, const std::string& tests_dir, 
   if (!row.is_object()) return Status::invalid("ioi row: not an object");
   CodeProblem p;
   p.format = ProblemFormat::kCms;
-  std::string pid = row.value("problem_id", row.value("name", std::string("problem")));
-  p.code = row.value("name", pid);
-  p.id = pid + "/" + row.value("subtask", std::string("all"));
+  auto str = [&](const char* k) { return row.contains(k) && row[k].is_string() ? row[k].get<std::string>() : std::string(); };
+  std::string pid = str("problem_id");
+  if (pid.empty()) pid = str("id");
+  if (pid.empty()) pid = str("name");
+  if (pid.empty()) pid = "problem";
+  p.code = pid;  // the solution is compiled as <id>.cpp, next to the grader's <id>.h
+  if (str("task_type") == "Communication") p.task_type = TaskType::kCommunication;
   if (row.contains("time_limit") && row["time_limit"].is_number()) {
     p.time_limit_ms = static_cast<int64_t>(std::llround(row["time_limit"].get<double>() * 1000));
     p.time_limit_stated = true;
   }
-  if (row.contains("memory_limit") && row["memory_limit"].is_number())
-    p.memory_bytes = static_cast<int64_t>(row["memory_limit"].get<double>() * (1 << 20));
-  Subtask s;
-  s.name = row.value("subtask", std::string("all"));
-  s.points = row.value("score", 100.0);
-  for (auto& tn : row.value("test_names", json::array())) {
-    if (!tn.is_string()) continue;
-    std::string n = tn.get<std::string>();
-    TestCase t;
-    t.name = n;
-    fs::path base = fs::path(tests_dir) / pid / n;
-    if (!fs::exists(base.string() + ".in")) base = fs::path(tests_dir) / n;
-    t.input_path = base.string() + ".in";
-    t.answer_path = base.string() + ".out";
-    s.tests.push_back(p.tests.size());
-    p.tests.push_back(std::move(t));
+  if (row.contains("memory_limit") && row["memory_limit"].is_number()) {
+    double m = row["memory_limit"].get<double>();
+    p.memory_bytes = static_cast<int64_t>(m >= 65536 ? m : m * (1 << 20));
+  }
+  if (row.contains("score_precision") && row["score_precision"].is_number_integer())
+    p.score_precision = row["score_precision"].get<int>();
+  json subtasks = json::array();
+  if (row.contains("subtasks") && row["subtasks"].is_array()) subtasks = row["subtasks"];
+  else subtasks.push_back({{"subtask", row.value("subtask", std::string("all"))},
+                           {"score", row.value("score", 100.0)},
+                           {"test_names", row.value("test_names", json::array())}});
+  p.id = subtasks.size() == 1 ? pid + "/" + subtasks[0].value("subtask", std::string("all")) : pid;
+  for (auto& sj : subtasks) {
+    Subtask s;
+    s.name = sj.value("subtask", std::string("all"));
+    s.points = sj.value("score", 0.0);
+    for (auto& tn : sj.value("test_names", json::array())) {
+      if (!tn.is_string()) continue;
+      std::string n = tn.get<std::string>();
+      size_t idx = p.tests.size();
+      for (size_t i = 0; i < p.tests.size(); ++i)
+        if (p.tests[i].name == n) idx = i;
+      if (idx == p.tests.size()) {
+        TestCase t;
+        t.name = n;
+        fs::path base = fs::path(tests_dir) / pid / n;
+        if (!fs::exists(base.string() + ".in")) base = fs::path(tests_dir) / n;
+        t.input_path = base.string() + ".in";
+        t.answer_path = base.string() + ".out";
+        p.tests.push_back(std::move(t));
+      }
+      s.tests.push_back(idx);
+    }
+    p.subtasks.push_back(std::move(s));
   }
   if (p.tests.empty()) return Status::invalid("ioi row " + p.id + ": no test_names");
-  p.subtasks.push_back(std::move(s));
   if (row.contains("grader_files") && row["grader_files"].is_array()) {
     for (auto& g : row["grader_files"]) {
       if (!g.is_array() || g.size() != 2 || !g[0].is_string() || !g[1].is_string()) continue;
@@ -348,7 +384,11 @@ Result<CodeProblem> load_ioi_row(const json& row, const std::string& tests_dir, 
         p.checker.sources.push_back({"testlib.h", body, false});
       } else {
         std::string base = fs::path(name).filename().string();
-        bool src = base == "grader.cpp";
+        if (p.task_type == TaskType::kCommunication && base == "manager.cpp") {
+          p.manager_files.push_back({base, body, true});
+          continue;
+        }
+        bool src = base == "grader.cpp" || (p.task_type == TaskType::kCommunication && base == "stub.cpp");
         p.grader_files.push_back({base, body, src});
       }
     }

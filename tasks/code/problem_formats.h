@@ -9,7 +9,8 @@
 //    limit from the slowest accepted submission x time_multiplier; without a stated limit we use
 //    LoadOptions::default_time_limit_ms (2 s) unless a --time-limit override is given.
 //  - open-r1/codeforces rows (JSON): official_tests [{input, output}], time_limit (s),
-//    memory_limit (MB), generated_checker (Python), interaction_format.
+//    memory_limit (MB), generated_checker (Python), interaction_format; "interactor" (a
+//    testlib-style C++ interactor source, see interactive_run.h) makes the problem interactive.
 //  - open-r1/ioi rows: one subtask per row; test files read from a directory.
 #pragma once
 #include <cstdint>
@@ -59,7 +60,10 @@ struct CodeProblem {
   std::vector<SourceFile> grader_files;   // compiled with a C++ solution (grader.cpp + headers)
   std::vector<SourceFile> manager_files;  // Communication: manager.cpp (+ testlib.h, header)
   int num_processes = 1;
+  bool user_io_fifos = false;             // Communication: users get FIFO paths as argv (CMS
+                                          // fifo_io), else stdin/stdout are the FIFOs (std_io)
   std::string interactor;                 // CodeForces interaction_format (informational)
+  std::vector<SourceFile> interactor_files;  // Interactive: testlib-style interactor (+ headers)
 };
 
 struct LoadOptions {
@@ -74,10 +78,15 @@ Result<CodeProblem> load_cms_problem(const std::string& dir, const LoadOptions& 
 Result<CodeProblem> load_kattis_problem(const std::string& dir, const LoadOptions& opt = {});
 // One open-r1/codeforces row.
 Result<CodeProblem> load_codeforces_row(const json& row, const LoadOptions& opt = {});
-// One open-r1/ioi row (one subtask): "name"/"problem_id", "subtask", "score", "time_limit",
-// "memory_limit" (MB), "test_names"; tests read from tests_dir/<problem_id>/<test>.in|.out
-// (or tests_dir/<test>.in|.out); "grader_files" [[name, contents]...] when present.
+// One open-r1/ioi row (one subtask): "id"/"problem_id"/"name", "subtask", "score", "time_limit"
+// (s), "memory_limit" (bytes as in the dataset; values below 64 Ki are taken as MB), "test_names",
+// "task_type"; or several subtasks at once: "subtasks": [{"subtask", "score", "test_names"}] (a
+// test shared by subtasks runs once). Tests read from tests_dir/<problem_id>/<test>.in|.out (or
+// tests_dir/<test>.in|.out); "grader_files" [[name, contents]...] when present.
 Result<CodeProblem> load_ioi_row(const json& row, const std::string& tests_dir, const LoadOptions& opt = {});
+
+// problem.yaml as flat "key: value" pairs; nested keys become "parent.key" (limits.memory, ...).
+std::vector<std::pair<std::string, std::string>> read_problem_yaml(const std::string& text);
 
 // Reads a test's input/answer (inline or from file).
 Result<std::string> test_input(const TestCase& t);
