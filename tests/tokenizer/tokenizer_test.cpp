@@ -478,6 +478,7 @@ void check_real(const std::string& pkg, bool nfc_roundtrip) {
 }  // namespace
 
 TEST(TokenizerReference, Qwen3) { check_real("tokenizer-qwen3", true); }
+TEST(TokenizerReference, Qwen25) { check_real("tokenizer-qwen2_5", true); }
 TEST(TokenizerReference, DeepSeekV3) { check_real("tokenizer-deepseek_v3", false); }
 TEST(TokenizerReference, Llama3) { check_real("tokenizer-llama3", false); }
 
