@@ -388,7 +388,10 @@ void run_ops(Shared& sh, const std::vector<Op>& ops, const int* fds, const std::
         break;
       }
       case Op::kProc:
-        r = do_mount("proc", op.a, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+        // hidepid=2: a process sees only the /proc/<pid> directories it may ptrace, so the program
+        // (uid 1000, no capabilities) cannot see the init (/proc/1: the caller's memory, argv and
+        // environment). Never retried without the option: no /proc beats a leaking one.
+        r = do_mount("proc", op.a, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2");
         if (r < 0 && !op.optional) die(sh, "mount proc", r, op.a);
         break;
       case Op::kSetAttrs:  // the whole tree at `a`

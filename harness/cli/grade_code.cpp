@@ -1,6 +1,7 @@
 // `crucible grade code`: judge one submission file against a problem package (CMS/IOI or Kattis)
 // with the same judge that CodeGrader uses for evaluations and RL rewards.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -22,10 +23,65 @@ namespace {
 constexpr int kExitUsage = 2;
 
 struct CodeArgs {
-  std::string problem, submission, language, time_limit, reward = "pass_fail", cache_dir;
+  std::string problem, submission, language, time_limit, reward = "pass_fail", cache_dir, interactor;
+  int row = 0;
   bool json = false, all_tests = false, no_samples = false, no_cache = false;
   int workers = 0;
 };
+
+// --problem: a package directory, or a file holding open-r1/codeforces rows (one JSON object, or
+// JSONL: row number `row`, 0-based).
+Result<code::CodeProblem> load_problem_arg(const std::string& path, int row, const code::LoadOptions& lo) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return code::load_problem_dir(path, lo);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::io(path + ": cannot read");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json whole = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (!whole.is_discarded() && whole.is_object()) {
+    if (row != 0) return Status::invalid(path + ": one row only; --row " + std::to_string(row) + " does not exist");
+    return code::load_codeforces_row(whole, lo);
+  }
+  std::istringstream lines(ss.str());
+  std::string line;
+  int i = 0;
+  while (std::getline(lines, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (i++ != row) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return Status::parse(path + ": row " + std::to_string(row) + " is not a JSON object");
+    return code::load_codeforces_row(j, lo);
+  }
+  return Status::invalid(path + ": not a problem directory, a JSON row or a JSONL file with row " + std::to_string(row));
+}
+
+// --interactor FILE: the interactor's source; a testlib.h next to it goes along as a header.
+Result<std::vector<code::SourceFile>> interactor_sources(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<code::SourceFile> files;
+  auto read = [](const fs::path& p, std::string* out) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return false;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    *out = ss.str();
+    return true;
+  };
+  fs::path src(path);
+  auto lang = code::language_from_path(src.filename().string());
+  if (!lang || *lang == code::Language::kPython)
+    return Status::invalid(path + ": expected a C++ source (.cpp, .cc, .cxx)");
+  std::string text;
+  if (!read(src, &text)) return Status::io(path + ": cannot read");
+  files.push_back({src.filename().string(), text, true});
+  fs::path lib = src.parent_path() / "testlib.h";
+  if (src.filename() != "testlib.h" && fs::is_regular_file(lib, ec) && read(lib, &text))
+    files.push_back({"testlib.h", text, false});
+  return files;
+}
 
 int run_grade_code(const CodeArgs& a) {
   using namespace crucible::code;
@@ -67,9 +123,32 @@ int run_grade_code(const CodeArgs& a) {
     }
     lo.time_limit_override_ms = ms;
   }
-  auto prob = load_problem_dir(a.problem, lo);
+  auto prob = load_problem_arg(a.problem, a.row, lo);
   if (!prob.is_ok()) {
     std::cerr << "crucible grade code: " << prob.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (!a.interactor.empty()) {
+    if (!prob->interactor_files.empty()) {
+      std::cerr << "crucible grade code: --interactor: " << prob->id << " already has an interactor\n";
+      return kExitUsage;
+    }
+    if (prob->task_type == TaskType::kCommunication) {
+      std::cerr << "crucible grade code: --interactor: " << prob->id << " is a Communication task\n";
+      return kExitUsage;
+    }
+    auto files = interactor_sources(a.interactor);
+    if (!files.is_ok()) {
+      std::cerr << "crucible grade code: --interactor: " << files.status().message() << "\n";
+      return kExitUsage;
+    }
+    prob->task_type = TaskType::kInteractive;
+    prob->interactor_protocol = InteractorProtocol::kTestlib;
+    prob->interactor_files = std::move(*files);
+  } else if (prob->task_type == TaskType::kInteractive && prob->interactor_files.empty()) {
+    // Judging it would give a verdict without an interactor: refuse instead.
+    std::cerr << "crucible grade code: unsupported: interactive problem without interactor (" << prob->id
+              << "); pass a testlib-style interactor with --interactor FILE\n";
     return kExitUsage;
   }
   JudgeOptions jo;
@@ -124,8 +203,19 @@ void setup(CLI::App& root, int& exit_code) {
   CLI::App* c = grade->add_subcommand(
       "code", "Judge a submission against a CMS/IOI or Kattis problem package in the sandbox:\n"
               "compile (cached), run every test, check, score (IOI subtasks / ICPC pass-fail).");
-  c->add_option("--problem", args->problem, "problem package directory (problem.json or problem.yaml)")
-      ->required()->check(CLI::ExistingDirectory);
+  c->add_option("--problem", args->problem,
+                "problem package directory (problem.json or problem.yaml), or a file with "
+                "open-r1/codeforces rows (a JSON object, or JSONL: see --row)")
+      ->required()->check(CLI::ExistingPath);
+  c->add_option("--row", args->row, "open-r1/codeforces JSONL: the row to judge (0-based)")->capture_default_str();
+  c->add_option("--interactor", args->interactor,
+                "testlib-style interactor source (C++; a testlib.h beside it is included) for a problem "
+                "that has none, e.g. an open-r1/codeforces row (they carry interaction_format but no "
+                "interactor): makes the problem interactive. Run as `interactor input.txt output.txt "
+                "answer.txt` with its stdin/stdout wired to the solution; exit 0 accepted, 1/2/4/8 "
+                "wrong, 7 points, 3 FAIL. Without it an interactive problem with no interactor is an "
+                "error (never judged as a batch problem)")
+      ->check(CLI::ExistingFile);
   c->add_option("--submission", args->submission, "source file")->required()->check(CLI::ExistingFile);
   c->add_option("--language", args->language, "cpp, c or python (default: from the file extension)");
   c->add_flag("--json", args->json, "print one JSON object {verdict, score, points, subtasks, tests, ...}");
@@ -139,7 +229,10 @@ void setup(CLI::App& root, int& exit_code) {
       ->capture_default_str();
   c->add_option("--cache-dir", args->cache_dir, "compile cache directory");
   c->add_flag("--no-cache", args->no_cache, "do not read or write the compile cache");
-  c->footer("Exit status: 0 when judged (whatever the verdict), 2 on bad arguments or package.");
+  c->footer("Interactive problems: Kattis packages with `validation: custom interactive` (or `type: "
+            "interactive`) use their output validator as interactor (exit 42 accepted, 43 wrong); "
+            "CodeForces problems use --interactor.\n"
+            "Exit status: 0 when judged (whatever the verdict), 2 on bad arguments or package.");
   c->callback([args, &exit_code] { exit_code = run_grade_code(*args); });
 }
 

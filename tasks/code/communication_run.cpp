@@ -106,12 +106,8 @@ void CommunicationRunner::run_test(const CompileResult& user, const TestCase& te
                                    const sandbox::Limits& limits, TestResult* out) const {
   using sandbox::RunStatus;
   TestResult& tr = *out;
-  tr.score = 0;
-  auto grader_error = [&](const std::string& why) {
-    tr.verdict = Verdict::kGraderError;
-    tr.message = why;
-  };
-  if (!error_.empty()) return grader_error(error_);
+  if (!start_test(&tr, error_)) return;
+  auto grader_error = [&tr](const std::string& why) { set_grader_error(&tr, why); };
   const int n = num_processes_;
 
   std::vector<Channel> ch(static_cast<size_t>(n));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -38,6 +39,18 @@ Verdict contestant_verdict(const sandbox::RunResult& r, const sandbox::Limits& l
     case RunStatus::internal: return Verdict::kGraderError;
   }
   return Verdict::kGraderError;
+}
+
+void set_grader_error(TestResult* tr, const std::string& why) {
+  tr->verdict = Verdict::kGraderError;
+  tr->message = why;
+}
+
+bool start_test(TestResult* tr, const std::string& runner_error) {
+  tr->score = 0;
+  if (runner_error.empty()) return true;
+  set_grader_error(tr, runner_error);
+  return false;
 }
 
 std::string contestant_message(const sandbox::RunResult& r) {
@@ -150,10 +163,43 @@ bool external_checker(const Checker* c) {
 
 }  // namespace
 
+namespace interact_detail {
+
+InteractorOutcome interactor_outcome(InteractorProtocol protocol, const sandbox::RunResult& r) {
+  using sandbox::RunStatus;
+  InteractorOutcome o;
+  if (r.status != RunStatus::ok && r.status != RunStatus::runtime_error) {
+    o.kind = InteractorOutcome::kJudgeError;  // crashed, killed by a limit, or a sandbox failure
+    return o;
+  }
+  o.exit_code = r.status == RunStatus::ok ? 0 : r.exit_code;
+  if (protocol == InteractorProtocol::kKattis) {
+    // Kattis: 42 accepted, 43 wrong answer, anything else (0 included) is a judge error.
+    o.kind = o.exit_code == 42 ? InteractorOutcome::kAccepted
+             : o.exit_code == 43 ? InteractorOutcome::kWrong
+                                 : InteractorOutcome::kJudgeError;
+    o.judge_error_first = o.kind == InteractorOutcome::kJudgeError;
+    return o;
+  }
+  switch (o.exit_code) {  // testlib
+    case 0: o.kind = InteractorOutcome::kAccepted; break;
+    case 1: case 4: case 8: o.kind = InteractorOutcome::kWrong; break;
+    case 2: o.kind = InteractorOutcome::kPresentation; break;
+    case 7: o.kind = InteractorOutcome::kPoints; break;
+    case 3: o.kind = InteractorOutcome::kJudgeError; o.judge_error_first = true; break;  // FAIL
+    default: o.kind = InteractorOutcome::kJudgeError; break;
+  }
+  return o;
+}
+
+}  // namespace interact_detail
+
 InteractiveRunner::InteractiveRunner(const sandbox::Sandbox& sb, const Compiler& compiler, const CodeProblem& problem)
-    : sb_(sb) {
+    : sb_(sb), protocol_(problem.interactor_protocol), flags_(problem.validator_flags) {
   if (problem.interactor_files.empty()) {
-    error_ = "interactive problem without an interactor (no interactor source in the problem)";
+    error_ = "unsupported: interactive problem without interactor";
+    if (problem.format == ProblemFormat::kCodeforces)
+      error_ += " (open-r1/codeforces rows carry none; pass one with `crucible grade code --interactor FILE`)";
     return;
   }
   Language lang = language_from_path(problem.interactor_files.front().name).value_or(Language::kCpp);
@@ -165,18 +211,23 @@ void InteractiveRunner::run_test(const CompileResult& solution, const std::strin
                                  const sandbox::Limits& limits, const Checker* checker, TestResult* out) const {
   using sandbox::RunStatus;
   TestResult& tr = *out;
-  tr.score = 0;
-  auto grader_error = [&](const std::string& why) {
-    tr.verdict = Verdict::kGraderError;
-    tr.message = why;
-  };
-  if (!error_.empty()) return grader_error(error_);
+  if (!start_test(&tr, error_)) return;
+  auto grader_error = [&tr](const std::string& why) { set_grader_error(&tr, why); };
+  const bool kattis = protocol_ == InteractorProtocol::kKattis;
 
   HostDir dir("interactive");
   if (!dir.ok()) return grader_error(dir.error());
+  // testlib: output.txt (the interactor's log for the checker). Kattis: the feedback directory
+  // (judgemessage.txt, ...). Both are bound writable into the interactor's box only.
   const std::string tout_path = dir.path() + "/output.txt";
+  const std::string feedback_path = dir.path() + "/feedback";
   std::string err;
-  if (!make_shared_file(tout_path, &err)) return grader_error(err);
+  if (kattis) {
+    if (::mkdir(feedback_path.c_str(), 0777) != 0 || ::chmod(feedback_path.c_str(), 0777) != 0)
+      return grader_error("mkdir " + feedback_path + ": " + std::strerror(errno));
+  } else if (!make_shared_file(tout_path, &err)) {
+    return grader_error(err);
+  }
 
   // s2i: solution stdout -> interactor stdin; i2s: interactor stdout -> solution stdin.
   int s2i[2] = {-1, -1}, i2s[2] = {-1, -1};
@@ -193,7 +244,14 @@ void InteractiveRunner::run_test(const CompileResult& solution, const std::strin
 
   sandbox::RunSpec ispec;
   sandbox::RunSpec probe;
-  program_spec(interactor_, &probe, {"input.txt", "output.txt", "answer.txt"});
+  std::vector<std::string> iargs;
+  if (kattis) {
+    iargs = {"input.txt", "answer.txt", "/box/feedback/"};
+    iargs.insert(iargs.end(), flags_.begin(), flags_.end());
+  } else {
+    iargs = {"input.txt", "output.txt", "answer.txt"};
+  }
+  program_spec(interactor_, &probe, iargs);
   // SIGPIPE ignored (inherited through exec): writing to a solution that has exited fails instead
   // of killing the interactor, which then reaches its own verdict (usually unexpected EOF).
   ispec.argv = {"/bin/sh", "-c", "trap '' PIPE; exec \"$0\" \"$@\""};
@@ -201,7 +259,8 @@ void InteractiveRunner::run_test(const CompileResult& solution, const std::strin
   ispec.files = probe.files;
   ispec.files.push_back({"input.txt", input, false});
   ispec.files.push_back({"answer.txt", answer, false});
-  ispec.binds.push_back({tout_path, "/box/output.txt", true});
+  if (kattis) ispec.binds.push_back({feedback_path, "/box/feedback", true});
+  else ispec.binds.push_back({tout_path, "/box/output.txt", true});
   ispec.stdin_fd = s2i[0];
   ispec.stdout_fd = i2s[1];
 
@@ -215,12 +274,16 @@ void InteractiveRunner::run_test(const CompileResult& solution, const std::strin
   ilim.open_files = 64;
 
   // Each side's pipe ends are closed here as soon as its box is gone (run() returned), so the
-  // other side reads EOF / gets EPIPE instead of waiting on our copies.
+  // other side reads EOF / gets EPIPE instead of waiting on our copies. `finished` records which
+  // side ended first (Kattis: a validator that rejected first decides, whatever followed).
+  std::atomic<int> finished{0};
+  int interactor_rank = 0;
   sandbox::RunResult irr;
   std::thread interactor_thread;
   try {
     interactor_thread = std::thread([&] {
       irr = sb_.run(ispec, ilim);
+      interactor_rank = ++finished;
       close_fd(s2i[0]);
       close_fd(i2s[1]);
     });
@@ -229,38 +292,61 @@ void InteractiveRunner::run_test(const CompileResult& solution, const std::strin
     return grader_error(std::string("cannot start the interactor thread: ") + e.what());
   }
   sandbox::RunResult srr = sb_.run(sspec, limits);
+  const int solution_rank = ++finished;
   close_fd(i2s[0]);
   close_fd(s2i[1]);
   interactor_thread.join();
+  const bool interactor_first = interactor_rank < solution_rank;
 
   tr.time_ms = srr.cpu_ms;
   tr.memory_bytes = srr.peak_rss_bytes;
-  const std::string tout = read_file(tout_path, static_cast<size_t>(ilim.file_bytes));
-  std::string imsg = one_line(irr.stderr_data);
-  if (imsg.empty()) imsg = one_line(tout);
+  std::string tout, imsg;
+  if (kattis) {
+    imsg = one_line(read_file(feedback_path + "/judgemessage.txt", 4096));
+    if (imsg.empty()) imsg = one_line(irr.stderr_data);
+  } else {
+    tout = read_file(tout_path, static_cast<size_t>(ilim.file_bytes));
+    imsg = one_line(irr.stderr_data);
+    if (imsg.empty()) imsg = one_line(tout);
+  }
   imsg = clip(imsg);
+  const char* who = kattis ? "output validator" : "interactor";
 
   if (srr.status == RunStatus::internal) return grader_error("sandbox (solution): " + srr.reason);
-  if (irr.status == RunStatus::internal) return grader_error("sandbox (interactor): " + irr.reason);
-  const int icode = irr.status == RunStatus::ok ? 0 : irr.status == RunStatus::runtime_error ? irr.exit_code : -1;
-  if (icode == 3) return grader_error("interactor failed (exit 3): " + imsg);
-
-  // The solution's own failure wins over whatever the interactor concluded from it (SIGPIPE
-  // excepted: the interactor had closed its input, so its verdict is the one that counts).
-  const bool sigpipe = srr.status == RunStatus::signaled && srr.signal == SIGPIPE;
+  if (irr.status == RunStatus::internal) return grader_error(std::string("sandbox (") + who + "): " + irr.reason);
+  const InteractorOutcome io = interactor_outcome(protocol_, irr);
+  auto judge_error = [&] {
+    if (io.exit_code >= 0 && (irr.status == RunStatus::ok || irr.status == RunStatus::runtime_error))
+      return grader_error(!kattis && io.exit_code == 3
+                              ? "interactor failed (exit 3): " + imsg
+                              : std::string(who) + " exit code " + std::to_string(io.exit_code) + ": " + imsg);
+    return grader_error(std::string(who) + " " + sandbox::to_string(irr.status) + ": " + irr.reason +
+                        (imsg.empty() ? "" : " [" + imsg + "]"));
+  };
+  // testlib FAIL (exit 3) and any Kattis judge error come first: the judge is broken.
+  if (io.kind == InteractorOutcome::kJudgeError && (io.judge_error_first || kattis)) return judge_error();
+  // Kattis: a validator that exited first with wrong answer decides, even if its early exit then
+  // made the submission crash or time out.
+  if (kattis && io.kind == InteractorOutcome::kWrong && interactor_first) {
+    tr.verdict = Verdict::kWrong;
+    tr.message = imsg;
+    return;
+  }
+  // The solution's own failure wins over whatever the interactor concluded from it. testlib: a
+  // solution killed by SIGPIPE had written after the interactor closed its input, so the
+  // interactor's verdict is the one that counts.
+  const bool sigpipe = !kattis && srr.status == RunStatus::signaled && srr.signal == SIGPIPE;
   if (srr.status != RunStatus::ok && !sigpipe) {
     tr.verdict = contestant_verdict(srr, limits);
     tr.message = contestant_message(srr);
-    if (!imsg.empty()) tr.message += " [interactor: " + imsg + "]";
+    if (!imsg.empty()) tr.message += std::string(" [") + who + ": " + imsg + "]";
     return;
   }
-  if (icode < 0)
-    return grader_error(std::string("interactor ") + sandbox::to_string(irr.status) + ": " + irr.reason +
-                        (imsg.empty() ? "" : " [" + imsg + "]"));
+  if (io.kind == InteractorOutcome::kJudgeError) return judge_error();
   tr.message = imsg;
-  switch (icode) {
-    case 0: {
-      if (!external_checker(checker)) {
+  switch (io.kind) {
+    case InteractorOutcome::kAccepted: {
+      if (kattis || !external_checker(checker)) {
         tr.score = 1;
         tr.verdict = Verdict::kCorrect;
         return;
@@ -272,16 +358,14 @@ void InteractiveRunner::run_test(const CompileResult& solution, const std::strin
       tr.verdict = cr.score >= 1.0 ? Verdict::kCorrect : (cr.score > 0 ? Verdict::kPartial : Verdict::kWrong);
       return;
     }
-    case 1:
-    case 4:
-    case 8:
+    case InteractorOutcome::kWrong:
       tr.verdict = Verdict::kWrong;
       return;
-    case 2:
+    case InteractorOutcome::kPresentation:
       tr.verdict = Verdict::kWrong;
       tr.message = "presentation error: " + imsg;
       return;
-    case 7: {
+    case InteractorOutcome::kPoints: {
       double v = 0;
       if (!first_number(irr.stderr_data, &v) && !first_number(tout, &v))
         return grader_error("interactor gave points (exit 7) without a number: " + imsg);
@@ -289,8 +373,8 @@ void InteractiveRunner::run_test(const CompileResult& solution, const std::strin
       tr.verdict = tr.score >= 1.0 ? Verdict::kCorrect : (tr.score > 0 ? Verdict::kPartial : Verdict::kWrong);
       return;
     }
-    default:
-      return grader_error("interactor exit code " + std::to_string(icode) + ": " + imsg);
+    case InteractorOutcome::kJudgeError:
+      return judge_error();
   }
 }
 

@@ -1,28 +1,35 @@
-// Interactive (CodeForces-style) tests: the solution and a testlib-style interactor run at the same
-// time, each in its own sandbox, connected by two pipes (solution stdout -> interactor stdin,
-// interactor stdout -> solution stdin).
+// Interactive tests: the solution and the problem's interactor run at the same time, each in its
+// own sandbox, connected by two pipes (solution stdout -> interactor stdin, interactor stdout ->
+// solution stdin). The interactor (CodeProblem::interactor_files, compiled once through the
+// compile cache) speaks one of two protocols (CodeProblem::interactor_protocol):
 //
-// The interactor is the problem's program (CodeProblem::interactor_files, compiled once through the
-// compile cache) and follows testlib's conventions: `interactor input.txt output.txt answer.txt`
-// (cwd /box; the test input and answer are fresh files there; output.txt is a host file bound
-// writable, read back after the run), exit 0 accepted, 1 wrong answer, 2 presentation error (also
-// testlib's unexpected EOF without ENABLE_UNEXPECTED_EOF), 4 "dirt", 8 unexpected EOF -> wrong,
-// 7 points (the first number on stderr after "points", else in output.txt, clamped to [0,1]),
-// 3 FAIL and anything else -> grader_error. The interactor runs with SIGPIPE ignored, so writing to
-// a solution that has gone makes its write fail (as on Codeforces' Windows judges) and it goes on
-// to its own verdict, usually "unexpected EOF".
+// testlib / CodeForces: `interactor input.txt output.txt answer.txt` (cwd /box; input and answer
+// are fresh files there; output.txt is a host file bound writable, read back after the run), exit
+// 0 accepted, 1 wrong answer, 2 presentation error (also testlib's unexpected EOF without
+// ENABLE_UNEXPECTED_EOF), 4 "dirt", 8 unexpected EOF -> wrong, 7 points (the first number on
+// stderr after "points", else in output.txt, clamped to [0,1]), 3 FAIL and anything else ->
+// grader_error.
+// Kattis (problem package format, output validator in interactive mode): `validator input.txt
+// answer.txt /box/feedback/ [validator_flags]`, the feedback directory a host directory bound
+// writable (judgemessage.txt is the test's message, else the validator's stderr); exit 42
+// accepted, 43 wrong answer, anything else (0 included), a crash or a limit -> grader_error.
 //
-// Verdict (Codeforces / testlib precedence):
-//  1. a sandbox failure of either box, an interactor FAIL (exit 3), crash, unknown exit code or an
-//     interactor over its own limits -> grader_error;
-//  2. the solution over a limit or crashed -> its own verdict (time_limit, memory_limit,
+// The interactor runs with SIGPIPE ignored, so writing to a solution that has gone makes its write
+// fail and it goes on to its own verdict (usually "unexpected EOF").
+//
+// Verdict precedence:
+//  1. a sandbox failure of either box -> grader_error; testlib FAIL (exit 3) / any Kattis judge
+//     error -> grader_error;
+//  2. Kattis only (as problemtools): a validator that exited with wrong answer *before* the
+//     submission ended -> wrong, even if its early exit then made the submission crash or time out;
+//  3. the solution over a limit or crashed -> its own verdict (time_limit, memory_limit,
 //     runtime_error, output_limit), whatever the interactor said; a solution killed by wall clock
 //     while idle (waiting for input: a deadlock, or output never flushed) is time_limit with an
-//     "idleness limit" message. A solution killed by SIGPIPE (it wrote after the interactor had
-//     closed its input) is not a crash: the interactor's verdict stands;
-//  3. otherwise the interactor's exit code; when it accepts and the problem has an external checker
-//     (testlib / cms / python), the checker judges output.txt against the answer (Polygon's
-//     interactor + checker pairing).
+//     "idleness limit" message. testlib only: a solution killed by SIGPIPE (it wrote after the
+//     interactor had closed its input) is not a crash: the interactor's verdict stands;
+//  4. otherwise the interactor's verdict (testlib: a crash or unknown exit code -> grader_error);
+//     testlib: when it accepts and the problem has an external checker (testlib / cms / python),
+//     the checker judges output.txt against the answer (Polygon's interactor + checker pairing).
 // Limits: the solution gets the judge's limits (CPU, wall = 3 x CPU + 1 s, memory); the interactor
 // gets CPU = the solution's wall + 1 s and wall = the solution's wall + 2 s, so a deadlock ends with
 // the solution's wall-clock kill, after which the interactor reads EOF and exits.
@@ -37,6 +44,14 @@
 
 namespace crucible::code {
 
+// The interactor's result as a verdict source (both protocols). exit_code is -1 when it did not
+// exit normally (crash, limit, sandbox failure).
+struct InteractorOutcome {
+  enum Kind { kAccepted, kWrong, kPresentation, kPoints, kJudgeError } kind = kJudgeError;
+  int exit_code = -1;
+  bool judge_error_first = false;  // testlib FAIL (3), any Kattis judge error: beats the solution's verdict
+};
+
 class InteractiveRunner {
  public:
   // Compiles the interactor (C++ unless its first file says otherwise). Never throws.
@@ -50,6 +65,8 @@ class InteractiveRunner {
 
  private:
   const sandbox::Sandbox& sb_;
+  InteractorProtocol protocol_ = InteractorProtocol::kTestlib;
+  std::vector<std::string> flags_;
   CompileResult interactor_;
   std::string error_;
 };
@@ -57,6 +74,14 @@ class InteractiveRunner {
 // Helpers shared by interactive_run.cpp and communication_run.cpp.
 namespace interact_detail {
 
+// Exit status -> outcome: testlib (0 ok, 1/4/8 wrong, 2 presentation, 7 points, 3 FAIL, else judge
+// error) or Kattis (42 accepted, 43 wrong answer, anything else judge error).
+InteractorOutcome interactor_outcome(InteractorProtocol protocol, const sandbox::RunResult& r);
+
+// The start of a runner's run_test: the test's score is 0 until decided; a runner without a usable
+// interactor/manager (`runner_error` non-empty) makes it a grader_error and returns false.
+bool start_test(TestResult* tr, const std::string& runner_error);
+void set_grader_error(TestResult* tr, const std::string& why);
 // Sandbox status of a contestant's process -> verdict (time and wall limit -> time_limit; a CPU
 // kill with the peak at the memory limit -> memory_limit, as in judge.cpp).
 Verdict contestant_verdict(const sandbox::RunResult& r, const sandbox::Limits& limits);

@@ -1,6 +1,7 @@
 #include "tasks/code/problem_formats.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -231,6 +232,101 @@ Result<CodeProblem> load_cms_problem(const std::string& dir, const LoadOptions& 
   return p;
 }
 
+namespace {
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::string w;
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '[' || c == ']') {
+      if (!w.empty()) out.push_back(trim(w));
+      w.clear();
+    } else {
+      w += c;
+    }
+  }
+  if (!w.empty()) out.push_back(trim(w));
+  return out;
+}
+
+// Items of a YAML block list under a top-level key ("type:\n  - pass-fail\n  - interactive").
+std::vector<std::string> yaml_block_list(const std::string& text, const std::string& key) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    size_t hash = line.find('#');
+    if (hash != std::string::npos) line = line.substr(0, hash);
+    if (trim(line).empty()) continue;
+    if (!line.empty() && line[0] != ' ' && line[0] != '-') {
+      inside = trim(line) == key + ":";
+      continue;
+    }
+    std::string t = trim(line);
+    if (inside && t.size() > 1 && t[0] == '-') out.push_back(trim(t.substr(1)));
+  }
+  return out;
+}
+
+// The Kattis output validator used as interactor: the only program in output_validators/ (legacy:
+// a directory or a single file) or output_validator/ (2023-07). C/C++ sources are compiled
+// together with the headers beside them; Python is one file. build/run scripts are refused.
+Result<std::vector<SourceFile>> kattis_validator_sources(const fs::path& root, const std::string& dir) {
+  std::error_code ec;
+  fs::path prog;
+  if (fs::is_directory(root / "output_validator", ec)) {
+    prog = root / "output_validator";
+  } else if (fs::is_directory(root / "output_validators", ec)) {
+    std::vector<fs::path> progs;
+    for (auto& e : fs::directory_iterator(root / "output_validators", ec)) progs.push_back(e.path());
+    if (progs.size() != 1)
+      return Status::invalid(dir + ": interactive problem: expected one program in output_validators/, found " +
+                             std::to_string(progs.size()));
+    prog = progs.front();
+  } else {
+    return Status::invalid(dir + ": unsupported: interactive problem without an output validator "
+                                 "(output_validators/<name>/) to act as interactor");
+  }
+  std::vector<fs::path> files;
+  if (fs::is_regular_file(prog, ec)) {
+    files.push_back(prog);
+  } else {
+    for (auto& e : fs::directory_iterator(prog, ec))
+      if (e.is_regular_file()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+  }
+  std::vector<SourceFile> main_files, rest;
+  int py = 0, c = 0, cpp = 0;
+  for (auto& f : files) {
+    std::string name = f.filename().string();
+    if (name == "build" || name == "run")
+      return Status::invalid(dir + ": unsupported: output validator " + prog.filename().string() +
+                             " uses build/run scripts");
+    auto text = slurp(f.string());
+    if (!text.is_ok()) return text.status();
+    auto lang = language_from_path(name);
+    if (lang == Language::kPython) ++py;
+    if (lang == Language::kC) ++c;
+    if (lang == Language::kCpp) ++cpp;
+    if (lang) main_files.push_back({name, std::move(*text), true});
+    else rest.push_back({name, std::move(*text), false});  // headers (validate.h, ...) and data
+  }
+  if (main_files.empty())
+    return Status::invalid(dir + ": output validator " + prog.filename().string() + " has no C, C++ or Python source");
+  if (py > 0 && (py > 1 || c + cpp > 0))
+    return Status::invalid(dir + ": unsupported: output validator " + prog.filename().string() +
+                           " mixes languages or has several Python files");
+  if (c > 0 && cpp > 0) {  // C++ program with C helpers: compile the C files as C++
+    std::stable_partition(main_files.begin(), main_files.end(),
+                          [](const SourceFile& f) { return language_from_path(f.name) == Language::kCpp; });
+  }
+  main_files.insert(main_files.end(), rest.begin(), rest.end());
+  return main_files;
+}
+
+}  // namespace
+
 Result<CodeProblem> load_kattis_problem(const std::string& dir, const LoadOptions& opt) {
   fs::path root(dir);
   CodeProblem p;
@@ -242,13 +338,27 @@ Result<CodeProblem> load_kattis_problem(const std::string& dir, const LoadOption
   p.memory_bytes = 1024ll << 20;  // Kattis default
   std::string flags;
   std::error_code ec;
+  bool interactive = false;
   if (fs::exists(root / "problem.yaml", ec)) {
     auto text = slurp((root / "problem.yaml").string());
     if (!text.is_ok()) return text.status();
+    for (const std::string& t : yaml_block_list(*text, "type"))
+      if (t == "interactive") interactive = true;
     for (auto& [k, v] : read_simple_yaml(*text)) {
       if (k == "validator_flags") flags = v;
+      if (k == "type") {  // 2023-07: a string or a list ("interactive", "[pass-fail, interactive]")
+        for (const std::string& t : split_words(v))
+          if (t == "interactive") interactive = true;
+      }
       if (k == "validation" && v != "default") {
-        return Status::invalid(dir + ": custom output validation ('" + v + "') is not supported");
+        // Legacy: "custom" [score] [interactive]. Only custom interactive is judged (the validator
+        // is the interactor); other custom validation is refused, never misjudged.
+        auto words = split_words(v);
+        bool custom_interactive = !words.empty() && words[0] == "custom" &&
+                                  std::find(words.begin(), words.end(), "interactive") != words.end();
+        if (!custom_interactive || std::find(words.begin(), words.end(), "score") != words.end())
+          return Status::invalid(dir + ": custom output validation ('" + v + "') is not supported");
+        interactive = true;
       }
       if (k == "limits.memory") p.memory_bytes = static_cast<int64_t>(std::atof(v.c_str()) * (1 << 20));
       if (k == "limits.time_limit" || k == "time_limit") {
@@ -257,8 +367,17 @@ Result<CodeProblem> load_kattis_problem(const std::string& dir, const LoadOption
       }
     }
   }
-  if (fs::is_directory(root / "output_validators", ec) && !fs::is_empty(root / "output_validators", ec))
+  if (interactive) {
+    auto sources = kattis_validator_sources(root, dir);
+    if (!sources.is_ok()) return sources.status();
+    p.task_type = TaskType::kInteractive;
+    p.interactor_protocol = InteractorProtocol::kKattis;
+    p.interactor_files = std::move(*sources);
+    p.validator_flags = split_words(flags);
+  } else if ((fs::is_directory(root / "output_validators", ec) && !fs::is_empty(root / "output_validators", ec)) ||
+             fs::is_directory(root / "output_validator", ec)) {
     return Status::invalid(dir + ": custom output validators are not supported");
+  }
   p.checker = checker_from_kattis_flags(flags);
   for (const char* group : {"sample", "secret"}) {
     if (std::string(group) == "sample" && !opt.include_samples) continue;

@@ -4,8 +4,10 @@
 //    the solution for Batch-with-grader; manager + stub for Communication), checker/checker.cpp
 //    (IOI-modified testlib: score on stdout). The solution file is named <code>.cpp.
 //  - Kattis/ICPC: problem.yaml (validator_flags, limits.time_multiplier, limits.memory MB,
-//    limits.time_limit when present), data/sample + data/secret *.in/.ans,
-//    output_validators/*/ (testlib-style C++ not supported: see docs). Kattis derives the time
+//    limits.time_limit when present), data/sample + data/secret *.in/.ans. Interactive problems
+//    (`validation: custom interactive`, or `type: interactive` in the 2023-07 format): the output
+//    validator in output_validators/<name>/ (or output_validator/) is the interactor (C++ sources +
+//    headers, or one Python file); other custom output validators are refused (see docs). Kattis derives the time
 //    limit from the slowest accepted submission x time_multiplier; without a stated limit we use
 //    LoadOptions::default_time_limit_ms (2 s) unless a --time-limit override is given.
 //  - open-r1/codeforces rows (JSON): official_tests [{input, output}], time_limit (s),
@@ -30,6 +32,10 @@ using json = nlohmann::json;
 
 enum class ProblemFormat { kCms, kKattis, kCodeforces };
 enum class TaskType { kBatch, kCommunication, kInteractive };
+// How an interactive problem's interactor is invoked and how its exit code reads (interactive_run.h):
+// CodeForces/testlib (`interactor input output answer`, exit 0 = accepted) or Kattis
+// (`validator input answer feedback_dir/ [flags]`, exit 42 = accepted, 43 = wrong answer).
+enum class InteractorProtocol { kTestlib, kKattis };
 
 struct TestCase {
   std::string name;
@@ -63,7 +69,9 @@ struct CodeProblem {
   bool user_io_fifos = false;             // Communication: users get FIFO paths as argv (CMS
                                           // fifo_io), else stdin/stdout are the FIFOs (std_io)
   std::string interactor;                 // CodeForces interaction_format (informational)
-  std::vector<SourceFile> interactor_files;  // Interactive: testlib-style interactor (+ headers)
+  std::vector<SourceFile> interactor_files;  // Interactive: the interactor's sources (+ headers)
+  InteractorProtocol interactor_protocol = InteractorProtocol::kTestlib;
+  std::vector<std::string> validator_flags;  // Kattis: validator_flags, passed after feedback_dir
 };
 
 struct LoadOptions {

@@ -3,8 +3,8 @@
 // folder names; a project-written task with two user processes in fifo_io mode checks the FIFO
 // argument order, the process index, partial scores, a crash in one process, the CPU-time sum and
 // a manager that prints no score; the CLI judges the machine task.
-// The machine solutions run as a subset by default (model solution, one per failing label);
-// CRUCIBLE_CODE_SLOW=1 runs them all.
+// The machine solutions run as a subset by default (one per failing label; the CLI test runs the
+// model solution); CRUCIBLE_CODE_SLOW=1 runs them all.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -22,69 +22,16 @@
 #include "tasks/code/code_extraction.h"
 #include "tasks/code/judge.h"
 #include "tasks/code/problem_formats.h"
+#include "tests/code/code_test_support.h"
 
 namespace fs = std::filesystem;
 using namespace crucible;
 using namespace crucible::code;
+using namespace crucible::code_test;
 
 namespace {
 
-const std::string kMachine = CRUCIBLE_SOURCE_DIR "/../shared/data/problems/ioi2024/machine";
-
-unsigned box_uid() { return 56000 + static_cast<unsigned>(::getpid()) % 3000; }
-
-const sandbox::Sandbox& csb() {
-  static sandbox::Sandbox s = [] {
-    sandbox::SandboxOptions o;
-    o.host_uid = o.host_gid = box_uid();
-    return sandbox::Sandbox(o);
-  }();
-  return s;
-}
-
-std::string ctemp(const std::string& tag) {
-  static int n = 0;
-  std::string d = "/tmp/crucible-communication-test-" + std::to_string(::getpid()) + "-" + tag + "-" + std::to_string(n++);
-  fs::create_directories(d);
-  return d;
-}
-
-const std::string& ccache() {
-  static std::string d = ctemp("cache");
-  return d;
-}
-
-void put(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << s;
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-JudgeResult judge(const CodeProblem& p, const std::string& src, Language lang = Language::kCpp, bool all = false) {
-  JudgeOptions o;
-  o.workers = 2;
-  o.all_tests = all;
-  o.compile.cache_dir = ccache();
-  return judge_submission(csb(), p, src, lang, o);
-}
-
-bool has_test(const JudgeResult& r, Verdict v) {
-  for (auto& t : r.tests)
-    if (!t.skipped && t.verdict == v) return true;
-  return false;
-}
-
-#define SKIP_WITHOUT_SANDBOX()                                                            \
-  do {                                                                                   \
-    auto probe = sandbox::Sandbox::probe();                                              \
-    if (!probe.value("namespaces", false)) GTEST_SKIP() << "sandbox unavailable: " << probe.dump(); \
-  } while (0)
+const std::string kMachine = kProblems + "/ioi2024/machine";
 
 // ---- a project-written Communication task: two user processes, fifo_io, no stub.
 // Input "a b": the manager sends a to process 0 and b to process 1, each answers "<index> <2v>";
@@ -145,16 +92,16 @@ int main(int argc, char** argv) {
 })";
 
 std::string pair_package(const std::string& manager_defines = "") {
-  std::string d = ctemp("pair");
-  put(d + "/problem.json",
+  std::string d = temp_dir("pair");
+  write(d + "/problem.json",
       R"({"code":"pairsum","time_limit":1.0,"memory_limit":268435456,"task_type":"Communication","score_precision":2,)"
       R"("task_type_params":"{\"task_type_parameters_Communication_num_processes\": 2, \"task_type_parameters_Communication_user_io\": \"fifo_io\"}"})");
-  put(d + "/tests/1.in", "3 4\n");
-  put(d + "/tests/1.out", "\n");
-  put(d + "/tests/2.in", "-7 100000\n");
-  put(d + "/tests/2.out", "\n");
-  put(d + "/subtasks/01-all.json", R"({"score": 100, "testcases": ["1", "2"]})");
-  put(d + "/graders/manager.cpp", manager_defines + "\n" + kPairManager);
+  write(d + "/tests/1.in", "3 4\n");
+  write(d + "/tests/1.out", "\n");
+  write(d + "/tests/2.in", "-7 100000\n");
+  write(d + "/tests/2.out", "\n");
+  write(d + "/subtasks/01-all.json", R"({"score": 100, "testcases": ["1", "2"]})");
+  write(d + "/graders/manager.cpp", manager_defines + "\n" + kPairManager);
   return d;
 }
 
@@ -182,7 +129,7 @@ void check_machine(const Labelled& s, const JudgeResult& r) {
     EXPECT_DOUBLE_EQ(r.points, 100) << where;
   } else if (l == "incorrect") {
     EXPECT_LT(r.points, 100) << where;
-    EXPECT_TRUE(has_test(r, Verdict::kWrong) || has_test(r, Verdict::kPartial)) << where;
+    EXPECT_TRUE(has_test_verdict(r, Verdict::kWrong) || has_test_verdict(r, Verdict::kPartial)) << where;
   } else if (l == "time_limit") {
     // sol_tle.cpp calls use_machine() forever, but the package's manager stops every subtask at
     // its call limit (129, 2 or 1 calls) with "Too many calls" long before any CPU limit: the
@@ -192,10 +139,10 @@ void check_machine(const Labelled& s, const JudgeResult& r) {
     for (auto& t : r.tests)
       if (!t.skipped && t.verdict != Verdict::kCorrect)
         cut_off = cut_off && t.verdict == Verdict::kWrong && t.message.find("Too many calls") != std::string::npos;
-    EXPECT_TRUE(has_test(r, Verdict::kTimeLimit) || cut_off) << where;
+    EXPECT_TRUE(has_test_verdict(r, Verdict::kTimeLimit) || cut_off) << where;
   } else if (l == "runtime_error") {
     EXPECT_LT(r.points, 100) << where;
-    EXPECT_TRUE(has_test(r, Verdict::kRuntimeError)) << where;
+    EXPECT_TRUE(has_test_verdict(r, Verdict::kRuntimeError)) << where;
   } else if (l == "memory_limit") {
     // sol_mle.cpp grows a vector<int> until the 2 GiB limit. On a slow VM (measured here: 8 s of
     // CPU for 1 GiB of push_back, page faults dominate) the 1 s CPU limit comes first, with the
@@ -204,7 +151,7 @@ void check_machine(const Labelled& s, const JudgeResult& r) {
     bool growing_tle = false;
     for (auto& t : r.tests)
       growing_tle = growing_tle || (!t.skipped && t.verdict == Verdict::kTimeLimit && t.memory_bytes >= (64ll << 20));
-    EXPECT_TRUE(has_test(r, Verdict::kMemoryLimit) || has_test(r, Verdict::kRuntimeError) || growing_tle) << where;
+    EXPECT_TRUE(has_test_verdict(r, Verdict::kMemoryLimit) || has_test_verdict(r, Verdict::kRuntimeError) || growing_tle) << where;
   } else {
     ADD_FAILURE() << "unknown label " << l << " for " << s.file;
   }
@@ -289,35 +236,35 @@ TEST(Communication, MachineLabelledSolutions) {
   ASSERT_TRUE(p.is_ok()) << p.status().message();
   auto subs = machine_solutions();
   ASSERT_FALSE(subs.empty());
-  // Default subset: the first solution of every label but "correct" (the model solution covers
-  // it; the CLI test runs it again).
+  // Default subset: the first solution of every label but "correct" and "model_solution" (full
+  // runs over every test: CliGradesMachine judges the model solution and expects 100 points), two
+  // at a time; CRUCIBLE_CODE_SLOW=1 runs them all.
   bool slow = std::getenv("CRUCIBLE_CODE_SLOW") != nullptr;
-  std::set<std::string> labels_seen = {"correct"};
-  for (auto& s : subs) {
-    bool take = slow || labels_seen.insert(s.label).second;
-    if (!take) continue;
+  std::set<std::string> labels_seen = {"correct", "model_solution"};
+  std::vector<Labelled> chosen;
+  for (auto& s : subs)
+    if (slow || labels_seen.insert(s.label).second) chosen.push_back(s);
+  parallel_for(chosen.size(), 2, [&](size_t i) {
+    const Labelled& s = chosen[i];
+    auto t0 = std::chrono::steady_clock::now();
     auto r = judge(*p, slurp(s.file));
     check_machine(s, r);
     int64_t tmax = 0;
     for (auto& t : r.tests) tmax = std::max(tmax, t.time_ms);
-    std::printf("[machine] %-45s %-15s -> %-13s points %6.2f  max %lld ms\n",
+    std::printf("[machine] %-45s %-15s -> %-13s points %6.2f  max %lld ms, %lld ms wall\n",
                 s.file.substr(kMachine.size() + 1).c_str(), s.label.c_str(), verdict_name(r.verdict), r.points,
-                static_cast<long long>(tmax));
-  }
+                static_cast<long long>(tmax), ms_since(t0));
+  });
 }
 
 TEST(Communication, CliGradesMachine) {
   if (!fs::is_directory(kMachine)) GTEST_SKIP() << kMachine << " missing";
   SKIP_WITHOUT_SANDBOX();
-  std::string cmd = std::string(CRUCIBLE_BINARY) + " grade code --problem " + kMachine + " --submission " + kMachine +
-                    "/solutions/model_solution/sol-zoooma13.cpp --json --workers 2 --cache-dir " + ccache() + " 2>&1";
-  FILE* f = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(f, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int rc = ::pclose(f);
+  int rc = -1;
+  std::string out = crucible_cli("grade code --problem " + kMachine + " --submission " + kMachine +
+                                     "/solutions/model_solution/sol-zoooma13.cpp --json --workers 2 --cache-dir " +
+                                     cache_dir(),
+                                 &rc, true);
   EXPECT_EQ(rc, 0) << out;
   auto j = nlohmann::json::parse(out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;

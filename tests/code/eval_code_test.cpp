@@ -10,15 +10,15 @@
 #include <map>
 
 #include "tasks/code/code_grader.h"
+#include "tests/code/code_test_support.h"
 #include "tests/harness/harness_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace crucible;
 using json = nlohmann::json;
+using crucible::code_test::kProblems;
 
 namespace {
-
-const std::string kProblems = CRUCIBLE_SOURCE_DIR "/../shared/data/problems";
 
 std::string fence(const std::string& code, const std::string& lang = "cpp") {
   return "<think>Let me think about the subtasks.</think>\nHere is my solution.\n```" + lang + "\n" + code + "\n```\n";
@@ -55,9 +55,8 @@ double metric(const json& res, const std::string& k) { return res["metrics"][k][
 class EvalCodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::is_directory(kProblems)) GTEST_SKIP() << kProblems << " missing (CI keeps ../shared beside the clone)";
-    auto probe = sandbox::Sandbox::probe();
-    if (!probe.value("namespaces", false)) GTEST_SKIP() << "sandbox unavailable: " << probe.dump();
+    SKIP_WITHOUT_PROBLEMS();
+    SKIP_WITHOUT_SANDBOX();
     dir_ = test::make_temp_dir("evalcode");
     // The CLI's compile cache (XDG_CACHE_HOME is inherited by the child): one beside the binary,
     // shared by these tests' processes (content-addressed, safe for concurrent use), so the IOI
@@ -301,8 +300,7 @@ print(1 if got == expected else 0)
 // The generated_checker protocol itself, with a project-written checker for a problem with many
 // correct answers (print two non-negative integers that sum to N).
 TEST(GeneratedChecker, ProtocolAndVerdicts) {
-  auto probe = sandbox::Sandbox::probe();
-  if (!probe.value("namespaces", false)) GTEST_SKIP() << "sandbox unavailable";
+  SKIP_WITHOUT_SANDBOX();
   std::string dir = test::make_temp_dir("gencheck");
   const char* checker = R"(import sys
 with open(sys.argv[1]) as f: n = int(f.read())

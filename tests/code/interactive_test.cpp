@@ -3,8 +3,9 @@
 // real sandbox: accepted (C++ and Python), wrong answer, too many queries, TLE, a solution that
 // never flushes or deadlocks, a crash mid-protocol, an interactor that never flushes, fails (exit
 // 3) or crashes, points (exit 7), an interactor + checker pair, and an interactor that writes
-// after the solution has gone (SIGPIPE ignored). Boxes run under a host uid of
-// this test process, so leftovers can be counted after the runs that end by a wall-clock kill.
+// after the solution has gone (SIGPIPE ignored); `crucible grade code --interactor` on
+// open-r1/codeforces rows without one. Boxes run under a host uid of this test process, so
+// leftovers can be counted after the runs that end by a wall-clock kill.
 #include <gtest/gtest.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -20,57 +21,13 @@
 #include "tasks/code/compiler.h"
 #include "tasks/code/judge.h"
 #include "tasks/code/problem_formats.h"
+#include "tests/code/code_test_support.h"
 
-namespace fs = std::filesystem;
 using namespace crucible;
 using namespace crucible::code;
+using namespace crucible::code_test;
 
 namespace {
-
-unsigned box_uid() { return 56000 + static_cast<unsigned>(::getpid()) % 3000; }
-
-const sandbox::Sandbox& isb() {
-  static sandbox::Sandbox s = [] {
-    sandbox::SandboxOptions o;
-    o.host_uid = o.host_gid = box_uid();
-    return sandbox::Sandbox(o);
-  }();
-  return s;
-}
-
-const std::string& icache() {
-  static std::string d = [] {
-    std::string p = "/tmp/crucible-interactive-test-" + std::to_string(::getpid()) + "-cache";
-    fs::create_directories(p);
-    return p;
-  }();
-  return d;
-}
-
-// Host processes running as this test's box uid (none may be left after a run).
-std::vector<int> box_processes() {
-  std::vector<int> out;
-  DIR* d = ::opendir("/proc");
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("Uid:", 0) != 0) continue;
-      if (std::atoi(line.c_str() + 4) == static_cast<int>(box_uid())) out.push_back(std::atoi(e->d_name));
-      break;
-    }
-  }
-  ::closedir(d);
-  return out;
-}
-
-#define SKIP_WITHOUT_SANDBOX()                                                            \
-  do {                                                                                   \
-    auto probe = sandbox::Sandbox::probe();                                              \
-    if (!probe.value("namespaces", false)) GTEST_SKIP() << "sandbox unavailable: " << probe.dump(); \
-  } while (0)
 
 // The interactor: testlib conventions (argv input output [answer]; exit 0 ok, 1 WA, 2 PE, 3 FAIL,
 // 7 points with "points X" on stderr; the final guess written to the output file). Input "n x q":
@@ -168,14 +125,6 @@ CodeProblem guess_problem(const std::string& interactor_defines = "",
   auto p = load_codeforces_row(row);
   EXPECT_TRUE(p.is_ok()) << p.status().message();
   return p.is_ok() ? *p : CodeProblem{};
-}
-
-JudgeResult judge(const CodeProblem& p, const std::string& src, Language lang = Language::kCpp, bool all = false) {
-  JudgeOptions o;
-  o.workers = 2;
-  o.all_tests = all;
-  o.compile.cache_dir = icache();
-  return judge_submission(isb(), p, src, lang, o);
 }
 
 const TestResult* first_run(const JudgeResult& r, Verdict v) {
@@ -306,6 +255,7 @@ TEST(Interactive, BrokenInteractorsAreContained) {
   none.interactor_files.clear();
   auto n = judge(none, kSolution);
   EXPECT_EQ(n.verdict, Verdict::kGraderError);
+  EXPECT_NE(n.message.find("unsupported: interactive problem without interactor"), std::string::npos) << n.message;
 }
 
 TEST(Interactive, PointsAndCheckerOnOutputFile) {
@@ -363,4 +313,69 @@ int main() {
   EXPECT_EQ(r.verdict, Verdict::kCorrect) << r.to_json().dump();
   ASSERT_EQ(r.tests.size(), 1u);
   EXPECT_NE(r.tests[0].message.find("EPIPE"), std::string::npos) << r.tests[0].message;
+}
+
+// open-r1/codeforces rows carry `interaction_format` but no interactor: `crucible grade code
+// --interactor FILE` supplies one (testlib conventions); without it the CLI refuses the row.
+TEST(Interactive, GradeCodeInteractorFlagForCodeforcesRow) {
+  SKIP_WITHOUT_SANDBOX();
+  std::string d = temp_dir("cf-row");
+  nlohmann::json row;
+  row["id"] = "guess";
+  row["time_limit"] = 0.5;
+  row["memory_limit"] = 256;
+  row["interaction_format"] = "Ask '? y', answer '! x'.";
+  row["official_tests"] = {{{"input", "1000 700 12\n"}, {"output", "700\n"}},
+                           {{"input", "1000000 123457 25\n"}, {"output", "123457\n"}}};
+  nlohmann::json batch = row;  // a second JSONL row: an ordinary batch problem
+  batch["id"] = "echo";
+  batch.erase("interaction_format");
+  batch["official_tests"] = {{{"input", "5\n"}, {"output", "5\n"}}};
+  write(d + "/rows.jsonl", row.dump() + "\n" + batch.dump() + "\n");
+  write(d + "/row.json", row.dump());
+  write(d + "/interactor.cpp", kInteractor);
+  write(d + "/ok.cpp", kSolution);
+  write(d + "/wa.cpp", with("#define OFFSET 1", kSolution));
+  const std::string common = " --workers 2 --json --cache-dir " + cache_dir();
+  auto grade = [&](const std::string& args, int* rc) { return crucible_cli("grade code " + args + common, rc); };
+
+  int rc = -1;
+  auto ok = nlohmann::json::parse(grade("--problem " + d + "/rows.jsonl --submission " + d + "/ok.cpp --interactor " +
+                                            d + "/interactor.cpp", &rc), nullptr, false);
+  ASSERT_EQ(rc, 0);
+  ASSERT_FALSE(ok.is_discarded());
+  EXPECT_EQ(ok.value("verdict", ""), "correct") << ok.dump();
+  EXPECT_EQ(ok["tests"].size(), 2u) << ok.dump();
+  EXPECT_NE(ok["tests"][0].value("message", "").find("ok found 700"), std::string::npos) << ok.dump();
+
+  auto wa = nlohmann::json::parse(grade("--problem " + d + "/row.json --submission " + d + "/wa.cpp --interactor " +
+                                            d + "/interactor.cpp", &rc), nullptr, false);
+  ASSERT_EQ(rc, 0);
+  ASSERT_FALSE(wa.is_discarded());
+  EXPECT_EQ(wa.value("verdict", ""), "wrong") << wa.dump();
+
+  // Without --interactor: refused with a clear message, never judged as a batch problem.
+  std::string refused = crucible_cli("grade code --problem " + d + "/rows.jsonl --submission " + d + "/ok.cpp --json",
+                                     &rc, true);
+  EXPECT_EQ(rc, 2) << refused;
+  EXPECT_NE(refused.find("unsupported: interactive problem without interactor"), std::string::npos) << refused;
+  // Row 1 is a batch problem and is judged as one.
+  write(d + "/echo.cpp", "#include <cstdio>\nint main(){int x;scanf(\"%d\",&x);printf(\"%d\\n\",x);}\n");
+  auto echo = nlohmann::json::parse(grade("--problem " + d + "/rows.jsonl --row 1 --submission " + d + "/echo.cpp", &rc),
+                                    nullptr, false);
+  ASSERT_EQ(rc, 0);
+  ASSERT_FALSE(echo.is_discarded());
+  EXPECT_EQ(echo.value("verdict", ""), "correct") << echo.dump();
+  // A problem that has an interactor already does not take a second one.
+  nlohmann::json with_interactor = row;
+  with_interactor["interactor"] = kInteractor;
+  write(d + "/own.json", with_interactor.dump());
+  std::string twice = crucible_cli("grade code --problem " + d + "/own.json --submission " + d + "/ok.cpp --interactor " +
+                                       d + "/interactor.cpp --json", &rc, true);
+  EXPECT_EQ(rc, 2) << twice;
+  EXPECT_NE(twice.find("already has an interactor"), std::string::npos) << twice;
+  // --help documents the flag.
+  std::string help = crucible_cli("grade code --help", &rc, true);
+  EXPECT_NE(help.find("--interactor"), std::string::npos) << help;
+  EXPECT_NE(help.find("testlib"), std::string::npos) << help;
 }

@@ -13,45 +13,13 @@
 
 #include "sandbox/sandbox.h"
 #include "tasks/code/kattis_time_limit.h"
+#include "tests/code/code_test_support.h"
 
 namespace fs = std::filesystem;
 using namespace crucible;
 using namespace crucible::code;
+using namespace crucible::code_test;
 
-namespace {
-
-const std::string kProblems = CRUCIBLE_SOURCE_DIR "/../shared/data/problems";
-
-std::string temp_dir(const std::string& tag) {
-  static std::atomic<int> n{0};
-  std::string d = "/tmp/crucible-ktl-test-" + std::to_string(::getpid()) + "-" + tag + "-" + std::to_string(n++);
-  fs::create_directories(d);
-  return d;
-}
-
-void write(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << s;
-}
-
-std::string run(const std::string& cmd, int* rc) {
-  FILE* f = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while (f && (n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = f ? ::pclose(f) : -1;
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
-
-#define SKIP_WITHOUT_SANDBOX()                                                                        \
-  do {                                                                                               \
-    auto probe = sandbox::Sandbox::probe();                                                          \
-    if (!probe.value("namespaces", false)) GTEST_SKIP() << "sandbox unavailable: " << probe.dump(); \
-  } while (0)
-
-}  // namespace
 
 TEST(KattisTimeLimit, PackageFormatRounding) {
   // Legacy: max(1, int(0.5 + slowest x multiplier)) seconds.
@@ -68,7 +36,7 @@ TEST(KattisTimeLimit, PackageFormatRounding) {
 }
 
 TEST(KattisTimeLimit, DerivedFromWinningTheVoteAndCached) {
-  if (!fs::is_directory(kProblems)) GTEST_SKIP() << kProblems << " missing";
+  SKIP_WITHOUT_PROBLEMS();
   SKIP_WITHOUT_SANDBOX();
   sandbox::Sandbox sb;
   KattisTimeLimitOptions o;
@@ -125,10 +93,10 @@ TEST(KattisTimeLimit, ProjectPackageErrorsAndCli) {
 
   // The CLI: --time-limit kattis, the derivation in the JSON.
   int rc = 0;
-  std::string out = run(std::string(CRUCIBLE_BINARY) + " grade code --problem " + d + " --submission " + d +
-                            "/submissions/wrong_answer/w.cpp --json --time-limit kattis --cache-dir " + o.cache_dir +
-                            " 2>&1",
-                        &rc);
+  std::string out = crucible_cli("grade code --problem " + d + " --submission " + d +
+                                     "/submissions/wrong_answer/w.cpp --json --time-limit kattis --cache-dir " +
+                                     o.cache_dir,
+                                 &rc, true);
   ASSERT_EQ(rc, 0) << out;
   auto j = nlohmann::json::parse(out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;
@@ -142,9 +110,9 @@ TEST(KattisTimeLimit, ProjectPackageErrorsAndCli) {
   auto bad = derive_kattis_time_limit(sb, d, o);
   ASSERT_FALSE(bad.is_ok());
   EXPECT_NE(bad.status().message().find("c.cpp"), std::string::npos) << bad.status().message();
-  run(std::string(CRUCIBLE_BINARY) + " grade code --problem " + d + " --submission " + d +
-          "/submissions/accepted/a.cpp --time-limit kattis --cache-dir " + o.cache_dir + " 2>&1",
-      &rc);
+  crucible_cli("grade code --problem " + d + " --submission " + d + "/submissions/accepted/a.cpp --time-limit kattis "
+               "--cache-dir " + o.cache_dir,
+               &rc, true);
   EXPECT_EQ(rc, 2);
   fs::remove_all(d);
   fs::remove_all(o.cache_dir);

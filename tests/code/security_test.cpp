@@ -19,50 +19,14 @@
 #include "tasks/code/compiler.h"
 #include "tasks/code/judge.h"
 #include "tasks/code/problem_formats.h"
+#include "tests/code/code_test_support.h"
 
 namespace fs = std::filesystem;
 using namespace crucible;
 using namespace crucible::code;
+using namespace crucible::code_test;
 
 namespace {
-
-std::string temp_dir(const std::string& tag) {
-  static std::atomic<int> n{0};
-  std::string d = "/tmp/crucible-sec-test-" + std::to_string(::getpid()) + "-" + tag + "-" + std::to_string(n++);
-  fs::create_directories(d);
-  return d;
-}
-
-void write(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << s;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-const sandbox::Sandbox& sb() {
-  static sandbox::Sandbox s;
-  return s;
-}
-
-const std::string& cache_dir() {
-  static std::string d = temp_dir("cache");
-  return d;
-}
-
-// The compile cache goes when the test program ends.
-struct RemoveCacheAtExit : ::testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(cache_dir(), ec);
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kRemoveCache = ::testing::AddGlobalTestEnvironment(new RemoveCacheAtExit);
 
 JudgeOptions opts(int workers = 1) {
   JudgeOptions o;
@@ -113,11 +77,6 @@ std::map<std::string, std::string> snapshot(const std::vector<std::string>& path
 
 const char* kHonest = "#include <cstdio>\nint main(){long a,b;scanf(\"%ld %ld\",&a,&b);printf(\"%ld\\n\",a+b);}\n";
 
-#define SKIP_WITHOUT_SANDBOX()                                                                        \
-  do {                                                                                               \
-    auto probe = sandbox::Sandbox::probe();                                                          \
-    if (!probe.value("namespaces", false)) GTEST_SKIP() << "sandbox unavailable: " << probe.dump(); \
-  } while (0)
 
 }  // namespace
 

@@ -182,10 +182,56 @@ int main(int argc, char** argv) {
   if (!strcmp(m, "noflush")) {  /* interactor that never flushes its query, then waits */
     printf("query 1\n"); char buf[64]; if (fgets(buf, sizeof buf, stdin)) return 0; return 1;
   }
+  if (!strcmp(m, "procdump")) {  /* raw contents of every /proc/<pid> file it can read (not its own mem) */
+    static char buf[1 << 16];
+    char pids[64][32]; int np = 0, listed = 0;
+    strcpy(pids[np++], "1"); strcpy(pids[np++], "self"); strcpy(pids[np++], "thread-self");
+    DIR* d = opendir("/proc"); struct dirent* e;
+    while (d && (e = readdir(d)) && np < 64)
+      if (e->d_name[0] >= '1' && e->d_name[0] <= '9') { snprintf(pids[np++], sizeof pids[0], "%s", e->d_name); ++listed; }
+    if (d) closedir(d);
+    const char* files[] = {"cmdline", "environ", "maps", "smaps", "stat", "status", "comm", "auxv", "stack",
+                           "syscall", "cwd", "root", "exe", "mem", 0};
+    char self[32]; snprintf(self, sizeof self, "%d", (int)getpid());
+    for (int i = 0; i < np; ++i) {
+      for (int f = 0; files[f]; ++f) {
+        char path[128]; snprintf(path, sizeof path, "/proc/%s/%s", pids[i], files[f]);
+        if (!strcmp(files[f], "cwd") || !strcmp(files[f], "root") || !strcmp(files[f], "exe")) {
+          ssize_t k = readlink(path, buf, sizeof buf - 1);
+          if (k >= 0) { buf[k] = 0; printf("== %s -> %s\n", path, buf); }
+          continue;
+        }
+        if (!strcmp(files[f], "mem")) {  /* every readable mapping, via maps (another process's only) */
+          if (!strcmp(pids[i], "self") || !strcmp(pids[i], "thread-self") || !strcmp(pids[i], self)) continue;
+          char mp[128]; snprintf(mp, sizeof mp, "/proc/%s/maps", pids[i]);
+          int mem = open(path, O_RDONLY);
+          if (mem < 0) continue;
+          FILE* maps = fopen(mp, "r");
+          printf("== %s\n", path);
+          char line[512]; unsigned long lo, hi; char perms[8];
+          while (maps && fgets(line, sizeof line, maps))
+            if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && perms[0] == 'r')
+              for (unsigned long a = lo; a < hi; a += sizeof buf) {
+                ssize_t k = pread(mem, buf, sizeof buf, (off_t)a);
+                if (k <= 0) break;
+                fwrite(buf, 1, (size_t)k, stdout);
+              }
+          if (maps) fclose(maps);
+          close(mem);
+          continue;
+        }
+        int fd = open(path, O_RDONLY); if (fd < 0) continue;
+        printf("== %s\n", path); ssize_t k;
+        while ((k = read(fd, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)k, stdout);
+        printf("\n"); close(fd);
+      }
+    }
+    printf("listed=%d\n", listed); return 0;
+  }
   if (!strcmp(m, "answer")) { char buf[64]; if (!fgets(buf, sizeof buf, stdin)) return 1; printf("answer\n"); return 0; }
   fprintf(stderr, "usage: probe hello|upper|exit N|abort|segv|env K|cat F|forkbomb|membomb|bigvec|forkmem|stack|spin|"
                   "sleep|output|diskfill|connect PORT|write F...|leave|check_left|orphan DIR|killall|ptrace|unshare|"
-                  "mount|threads N|procsnoop|initproc|fds|netcount|noflush|answer\n");
+                  "mount|threads N|procsnoop|procdump|initproc|fds|netcount|noflush|answer\n");
   return 100;
 }
 )C";

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -586,10 +587,11 @@ TEST(SandboxSecurity, HostProcessesAreInvisible) {
   Sandbox sb(test_options());
   auto r = sb.run(probe({"procsnoop"}), generous());
   ASSERT_EQ(r.status, RunStatus::ok) << describe(r);
-  // PID 1 is the box's own init (a fork of this process); nothing else of the host may show.
-  std::string rest = r.stdout_data.substr(r.stdout_data.find('\n') + 1);
-  EXPECT_EQ(r.stdout_data.rfind("1:", 0), 0u) << r.stdout_data;
-  EXPECT_EQ(rest.find("test_sandbox"), std::string::npos) << r.stdout_data;
+  // Only the program itself shows: no host process, and not even the box's init (PID 1, which
+  // runs in this process's memory: /proc is mounted hidepid=2).
+  EXPECT_NE(r.stdout_data.rfind("1:", 0), 0u) << r.stdout_data;
+  EXPECT_NE(r.stdout_data.find(":/probe/probe"), std::string::npos) << r.stdout_data;  // its own entry
+  EXPECT_EQ(r.stdout_data.find("test_sandbox"), std::string::npos) << r.stdout_data;
   auto pos = r.stdout_data.find("count=");
   ASSERT_NE(pos, std::string::npos) << r.stdout_data;
   EXPECT_LE(std::atoi(r.stdout_data.c_str() + pos + 6), 3) << r.stdout_data;
@@ -711,6 +713,55 @@ TEST(SandboxSecurity, InitProcessIsOutOfReach) {
   if (::geteuid() == 0) {  // non-root callers: the init has the program's host uid (signals are dropped)
     EXPECT_NE(r.stdout_data.find("signals=0"), std::string::npos) << r.stdout_data;
   }
+}
+
+// Run by CallerArgvAndEnvironmentStayHidden in a child process (this binary) whose argv and
+// environment hold a secret: a boxed program reads every /proc/<pid>/{cmdline,environ,maps,mem,...}
+// it can see (the box init shares this process's memory) and must not find it.
+TEST(SandboxHelper, ProcShowsNoCallerSecret) {
+  const char* secret = std::getenv("CRUCIBLE_SANDBOX_SECRET_HELPER");
+  if (!secret) GTEST_SKIP() << "helper for CallerArgvAndEnvironmentStayHidden";
+  REQUIRE_SANDBOX();
+  std::ifstream cmdline("/proc/self/cmdline"), environ_file("/proc/self/environ");
+  std::string own_args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+  std::string own_env((std::istreambuf_iterator<char>(environ_file)), std::istreambuf_iterator<char>());
+  ASSERT_NE(own_args.find(secret), std::string::npos) << "the secret is not on this process's command line";
+  ASSERT_NE(own_env.find(secret), std::string::npos) << "the secret is not in this process's environment";
+  Sandbox sb(test_options());
+  Limits l = generous();
+  for (int run = 0; run < 2; ++run) {  // a box started for its run, then one started ahead
+    auto r = sb.run(probe({"procdump"}), l);
+    ASSERT_EQ(r.status, RunStatus::ok) << describe(r);
+    // The dump works: the program reads its own files.
+    EXPECT_NE(r.stdout_data.find("== /proc/self/cmdline\n/probe/probe"), std::string::npos) << r.stdout_data.substr(0, 2000);
+    EXPECT_EQ(r.stdout_data.find(secret), std::string::npos) << "secret visible in the box";
+    EXPECT_EQ(r.stderr_data.find(secret), std::string::npos) << "secret visible in the box";
+    EXPECT_EQ(r.stdout_data.find("== /proc/1/"), std::string::npos) << "the init's /proc entry is visible";
+  }
+}
+
+TEST(SandboxSecurity, CallerArgvAndEnvironmentStayHidden) {
+  REQUIRE_SANDBOX();
+  std::string secret = "crucible-secret-" + std::to_string(::getpid()) + "-" +
+                       std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::vector<std::string> env_strings = {"CRUCIBLE_SANDBOX_SECRET_HELPER=" + secret, "OPENAI_API_KEY=" + secret};
+  for (char** e = environ; *e; ++e) env_strings.push_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string filter = "--gtest_filter=SandboxHelper.ProcShowsNoCallerSecret";
+  std::string key = "--api-key=" + secret;  // as a CLI secret would sit in argv
+  char* argv[] = {const_cast<char*>("test_sandbox"), filter.data(), key.data(), nullptr};
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::execve("/proc/self/exe", argv, envp.data());
+    _exit(127);
+  }
+  ASSERT_GT(child, 0);
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, 0), child);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "the helper found the secret or failed (status " << st
+                                                      << "; run it with --gtest_filter=SandboxHelper.* to see)";
 }
 
 namespace {
