@@ -155,7 +155,8 @@ Result<TrainSummary> run_sft(const SftConfig& cfg, const TrainRunOptions& ro) {
       batches[a] = collate_sft_rows(micro[a], pad_id, cfg.sft.pad_to_multiple_of.value_or(1));
       local_tokens += (batches[a].labels.narrow(1, 1, batches[a].labels.size(1) - 1) != -100).sum().item<int64_t>();
     }
-    auto count = torch::tensor({static_cast<double>(local_tokens)}, torch::kFloat64);
+    // Collectives take tensors on the training device (NCCL accepts only CUDA tensors).
+    auto count = torch::tensor({static_cast<double>(local_tokens)}, torch::kFloat64).to(*device);
     Status s = c.all_reduce_sum(count);
     if (!s.is_ok()) return s;
     const double global_tokens = std::max(1.0, count.item<double>());
@@ -190,7 +191,7 @@ Result<TrainSummary> run_sft(const SftConfig& cfg, const TrainRunOptions& ro) {
       if (!params[i].grad().defined()) params[i].mutable_grad() = grads[i];
     s = c.all_reduce_mean(grads);
     if (!s.is_ok()) return s;
-    auto loss_t = torch::tensor({loss_sum_local}, torch::kFloat64);
+    auto loss_t = torch::tensor({loss_sum_local}, torch::kFloat64).to(*device);
     s = c.all_reduce_sum(loss_t);
     if (!s.is_ok()) return s;
     const double step_loss = loss_t.item<double>() / global_tokens;

@@ -15,8 +15,13 @@ struct Sampled {
 };
 
 // One token per row of `logits` [n, V] (float32). `u` [n] float64 holds one uniform in [0, 1) per row.
-Sampled sample(torch::Tensor logits, const GenerateOptions& o, const torch::Tensor& u) {
+// `seen` [n, V] bool (defined only with a repetition penalty): tokens of each row's prompt and output.
+Sampled sample(torch::Tensor logits, const GenerateOptions& o, const torch::Tensor& u, const torch::Tensor& seen) {
   const int64_t vocab = logits.size(1);
+  if (seen.defined()) {
+    const double rp = o.repetition_penalty;
+    logits = torch::where(seen, torch::where(logits > 0, logits / rp, logits * rp), logits);
+  }
   if (o.valid_vocab > 0 && o.valid_vocab < vocab)
     logits.narrow(1, o.valid_vocab, vocab - o.valid_vocab).fill_(-std::numeric_limits<float>::infinity());
   Sampled out;
@@ -39,6 +44,10 @@ Sampled sample(torch::Tensor logits, const GenerateOptions& o, const torch::Tens
     torch::Tensor keep = before < o.top_p;
     keep.select(1, 0).fill_(true);
     cand = cand * keep;
+  }
+  if (o.min_p > 0) {
+    torch::Tensor top = std::get<0>(cand.max(-1, /*keepdim=*/true));
+    cand = cand * (cand >= top * o.min_p);
   }
   torch::Tensor cdf = cand.cumsum(-1);
   torch::Tensor target = (u * cdf.select(1, -1)).unsqueeze(1);
@@ -76,6 +85,8 @@ std::vector<GeneratedSequence> generate(CausalLM& model, const Tokenizer* tok,
   if (!(o.temperature >= 0)) throw std::invalid_argument("generate: temperature must be >= 0");
   if (!(o.top_p > 0 && o.top_p <= 1)) throw std::invalid_argument("generate: top_p must be in (0, 1]");
   if (!o.stop.empty() && !tok) throw std::invalid_argument("generate: stop strings need a tokenizer");
+  if (!(o.min_p >= 0 && o.min_p <= 1)) throw std::invalid_argument("generate: min_p must be in [0, 1]");
+  if (!(o.repetition_penalty > 0)) throw std::invalid_argument("generate: repetition_penalty must be > 0");
   int64_t max_len = 0;
   for (const auto& p : prompts) {
     if (p.empty()) throw std::invalid_argument("generate: empty prompt");
@@ -123,12 +134,25 @@ std::vector<GeneratedSequence> generate(CausalLM& model, const Tokenizer* tok,
   std::vector<int64_t> lens;
   for (const Row& r : rows) lens.push_back(r.prompt_len);
   torch::Tensor next_pos = torch::tensor(lens, long_opt).to(dev);  // [n] position of the next input token
+  torch::Tensor seen;  // [n, vocab] bool: tokens of the prompt and output (repetition penalty only)
+  if (o.repetition_penalty != 1.0) {
+    seen = torch::zeros({b, vocab}, torch::TensorOptions().dtype(torch::kBool).device(dev));
+    seen.scatter_(1, in.input_ids, true);
+    if (padded) {  // padding ids (0) are not prompt tokens: rebuild those rows from the prompts
+      for (size_t i = 0; i < batch; ++i) {
+        if (pad[i] == 0) continue;
+        seen[static_cast<int64_t>(i)].zero_();
+        seen[static_cast<int64_t>(i)].index_fill_(0, torch::tensor(prompts[i], long_opt).to(dev), true);
+      }
+    }
+  }
 
   for (int step = 0;; ++step) {
     const int64_t n = static_cast<int64_t>(rows.size());
     std::vector<double> u(n);
     for (int64_t i = 0; i < n; ++i) u[i] = uniform(rows[i].rng);
-    Sampled s = sample(logits, o, torch::from_blob(u.data(), {n}, torch::kFloat64).to(dev));
+    Sampled s = sample(logits, o, torch::from_blob(u.data(), {n}, torch::kFloat64).to(dev), seen);
+    if (seen.defined()) seen.scatter_(1, s.tokens.unsqueeze(1), true);
     torch::Tensor host = s.tokens.to(torch::kFloat64).unsqueeze(1);
     if (s.logprobs.defined()) host = torch::cat({host, s.logprobs.to(torch::kFloat64).unsqueeze(1)}, 1);
     host = host.to(torch::kCPU).contiguous();
@@ -171,6 +195,7 @@ std::vector<GeneratedSequence> generate(CausalLM& model, const Tokenizer* tok,
       cache.select_rows(k);
       next = next.index_select(0, k);
       next_pos = next_pos.index_select(0, k);
+      if (seen.defined()) seen = seen.index_select(0, k);
       pad_dev = pad_dev.index_select(0, k);
       std::vector<Row> live;
       for (int64_t i : keep) live.push_back(std::move(rows[i]));

@@ -16,7 +16,9 @@
 // Sampling (temperature > 0): p = softmax(logits / temperature) over ids < valid_vocab; top_k keeps
 // the k most likely tokens, then top_p the smallest prefix (by descending probability) whose mass
 // reaches top_p (at least one token); the kept probabilities are renormalised and sampled by inverse
-// CDF. temperature == 0: argmax (first index on ties).
+// CDF. temperature == 0: argmax (first index on ties). repetition_penalty rescales the logits first;
+// min_p then drops the kept tokens whose probability is below min_p x the largest (Hugging Face's
+// order: temperature, top_k, top_p, min_p).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -33,6 +35,10 @@ struct GenerateOptions {
   double temperature = 1.0;                // 0 = greedy
   double top_p = 1.0;                      // in (0, 1]; 1 = off
   int top_k = -1;                          // <= 0 = off
+  double min_p = 0;                        // in [0, 1]: keep tokens with p >= min_p x max p; 0 = off
+  // > 0; 1 = off. Logits of tokens already in the prompt or the generated text are divided by it
+  // when positive and multiplied by it when negative (Hugging Face's RepetitionPenaltyLogitsProcessor).
+  double repetition_penalty = 1.0;
   std::vector<uint64_t> seeds;             // one per prompt; empty = seeds 0, 1, 2, ...
   std::vector<int64_t> eos_token_ids;      // any of these ends a sequence (the token is kept in token_ids)
   // Stop strings, matched on the decoded text (needs a tokenizer): the sequence ends as soon as

@@ -9,6 +9,7 @@
 #include "train/distributed/dist_env.h"
 #include "train/distributed/launcher.h"
 #include "train/recipe.h"
+#include "train/grpo_trainer.h"
 #include "train/sft_trainer.h"
 
 namespace crucible::cli {
@@ -78,6 +79,63 @@ int run_sft_command(const TrainFlags& f) {
   return 0;
 }
 
+int run_grpo_command(const TrainFlags& f) {
+  auto cfg = train::load_grpo_recipe(f.config);
+  if (!cfg) {
+    std::cerr << "crucible train grpo: " << cfg.status().message() << "\n";
+    return 2;
+  }
+  if (!f.resume.empty()) cfg->training.resume_from_checkpoint = f.resume;
+  train::TrainRunOptions ro;
+  ro.device = f.device;
+  auto r = train::run_grpo(*cfg, ro);
+  if (!r) {
+    std::cerr << "crucible train grpo: " << r.status().message() << "\n";
+    return r.status().code() == StatusCode::kInvalidArgument || r.status().code() == StatusCode::kParse ? 2 : 1;
+  }
+  auto env = train::DistEnv::from_environment();
+  if (env && env->is_main()) {
+    std::cout << "trained " << r->global_step << " GRPO steps; final loss " << r->last_loss;
+    if (!r->log_history.empty() && r->log_history.back().contains("reward"))
+      std::cout << "; last logged reward " << r->log_history.back()["reward"].dump();
+    std::cout << "; model in " << r->output_dir << "\n";
+  }
+  return 0;
+}
+
+const char* kGrpoFooter = R"(
+The recipe is an Open-R1 / TRL GRPO YAML file (keys as TRL names them; an unknown key is an error).
+Prompts come from the task's loader and prompt template (`task`, default math: JSONL rows with
+"problem" and "answer"), rendered with the model's chat template; each prompt is sampled
+num_generations times, scored by reward_funcs (the task's grader for `accuracy`), and the group-
+normalised rewards drive the clipped GRPO loss (loss_type, epsilon, beta, num_iterations).
+Example:
+  model_name_or_path: /models/Qwen2.5-0.5B-Instruct
+  dataset_name: data/math_train.jsonl       # rows {"problem": ..., "answer": ...}
+  task: math
+  reward_funcs: [accuracy, format, tag_count]
+  reward_weights: [1.0, 1.0, 1.0]
+  system_prompt: "Think in <think></think>, then answer in <answer></answer>."
+  learning_rate: 1.0e-6
+  per_device_train_batch_size: 8
+  gradient_accumulation_steps: 4
+  num_generations: 8
+  max_prompt_length: 512
+  max_completion_length: 1024
+  temperature: 0.7
+  beta: 0.0
+  loss_type: dapo
+  output_dir: runs/grpo
+Log lines (stdout and OUTPUT_DIR/log.jsonl) use TRL's names: loss, reward, reward_std,
+rewards/<func>/mean, completions/mean_length, clip_ratio/*, kl (beta != 0), entropy, and
+timing/{generation,reward,training}_s. Checkpoints go to OUTPUT_DIR/checkpoint-N (save_steps), the
+final model to OUTPUT_DIR. Resume: --resume latest. A +-inf reward, a non-finite loss or gradient
+norm stops the run before the optimizer step (the last checkpoint is kept).
+Data-parallel: --nproc-per-node N starts N ranks here (Gloo on CPU, NCCL on GPUs); the generation
+batch is split across ranks and rewards are gathered so groups are normalised globally.
+See docs/training.md.
+)";
+
 const char* kFooter = R"(
 The recipe is an Open-R1 / TRL YAML file (keys as TRL names them; an unknown key is an error).
 Example (SFT):
@@ -114,6 +172,18 @@ Register reg("train", [](CLI::App& root, int& exit_code) {
   sft->callback([f, &exit_code] {
     if (launch_ranks(f->nproc, &exit_code)) return;
     exit_code = run_sft_command(*f);
+  });
+  CLI::App* grpo = group->add_subcommand(
+      "grpo", "Group Relative Policy Optimization from a recipe.yaml (TRL GRPOTrainer semantics)");
+  grpo->footer(kGrpoFooter);
+  grpo->add_option("--config", f->config, "recipe.yaml")->required()->type_name("FILE");
+  grpo->add_option("--device", f->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  grpo->add_option("--resume", f->resume, "checkpoint directory, or 'latest' (overrides the recipe)")
+      ->type_name("DIR");
+  grpo->add_option("--nproc-per-node", f->nproc, "ranks to start on this machine")->capture_default_str();
+  grpo->callback([f, &exit_code] {
+    if (launch_ranks(f->nproc, &exit_code)) return;
+    exit_code = run_grpo_command(*f);
   });
 });
 
