@@ -1,27 +1,16 @@
 #!/usr/bin/env bash
-# The main job on its embedded default: installs dependencies, builds Crucible, then scores the
-# bundled sample benchmarks (project-written problems and recorded completions in each task's
-# data format) through the same harness, graders, run store and metrics as a live model run.
+# The main job on its embedded default: installs dependencies, builds Crucible, then runs
+# `crucible demo` - R1 in miniature: synthetic arithmetic with reasoning traces, a tiny Qwen2 from
+# random weights, SFT, GRPO with the math grader as reward, eval of each checkpoint on held-out
+# problems, and the leaderboard (docs/demo.md). About 6-10 minutes on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
-OUT=${OUT:-runs/sample}
-rm -rf "$OUT"
-C=./build/crucible
-for task in math500 aime24 aime25; do
-  $C eval --task "$task" --data "examples/${task}_sample.jsonl" \
-     --backend replay --replay "examples/${task}_completions.jsonl" --n 4 \
-     --model sample-model --out "$OUT/$task"
-done
+OUT=${OUT:-runs/demo}
+./build/crucible demo --out "$OUT"
 echo
-echo "Grading loose (gold, completion) pairs with the math grader:"
-$C grade math --input examples/grade_pairs.jsonl
-echo
-echo "Leaderboard of the runs above (Markdown, self-contained HTML with charts, JSON, JUnit):"
-$C report --runs "$OUT/math500" "$OUT/aime24" "$OUT/aime25" --out "$OUT/report" \
-   --reference docs/examples/reference-r1-distill.json --no-step-summary
 cat "$OUT/report/leaderboard.md"
 echo
-echo "Run directories: $OUT/{math500,aime24,aime25} (run.json, samples.jsonl, results.json)"
-echo "Report: $OUT/report/leaderboard.{md,html,json} and junit.xml"
+echo "Everything is in $OUT: data/, base/, sft/, grpo/ (Hugging Face model dirs), recipes/ (rerun any"
+echo "stage with crucible train sft|grpo --config), runs/ (eval run dirs), report/, demo.json."
