@@ -49,9 +49,9 @@ TEST(Demo, GrpoRaisesHeldOutAccuracyOverSftAndTheReportComparesBoth) {
   EXPECT_LT(sft->accuracy, 0.9);
   // GRPO clearly improves held-out accuracy (problems never seen in SFT or GRPO). The SFT traces
   // come from the noisy teacher (half of them box a wrong answer); GRPO's verifier reward corrects
-  // it. Seed 1 measured +7.5 points (twice, identical); seeds 2-4 gave +6.5, +41.8, +2.5
-  // (docs/demo.md), so this bound checks seed 1's result, not every seed.
-  EXPECT_GT(grpo->accuracy, sft->accuracy + 0.04) << "SFT " << sft->accuracy << ", GRPO " << grpo->accuracy;
+  // it. With the quick settings (12 SFT epochs) seeds 1-4 measured +8.0, +17.6, +55.7 and +10.0
+  // points (docs/demo.md); the bound sits below the smallest.
+  EXPECT_GT(grpo->accuracy, sft->accuracy + 0.05) << "SFT " << sft->accuracy << ", GRPO " << grpo->accuracy;
   EXPECT_GT(r->grpo_prompts, 0u);
 
   // Recipes are real Open-R1/TRL recipes that the trainers' parsers read back.

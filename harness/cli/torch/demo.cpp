@@ -118,7 +118,7 @@ Register reg("demo", [](CLI::App& root, int& exit_code) {
   sub->add_flag("--no-grpo", f->no_grpo, "stop after SFT (data, tokenizer, model, SFT, eval, report)");
   sub->add_flag("--no-base-eval", f->no_base, "do not evaluate the random-weight model");
   sub->add_option("--sft-problems", f->sft_problems, "SFT traces (default: 690)")->type_name("INT");
-  sub->add_option("--sft-epochs", f->sft_epochs, "SFT epochs (default: 8; --quick 6)")->type_name("FLOAT");
+  sub->add_option("--sft-epochs", f->sft_epochs, "SFT epochs (default: 8; --quick 12)")->type_name("FLOAT");
   sub->add_option("--teacher-error-rate", f->teacher_error_rate,
                   "fraction of SFT traces that box a wrong final answer (noisy teacher; default 0.5, 0: none)")
       ->type_name("FLOAT");
