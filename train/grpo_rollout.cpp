@@ -1,39 +1,14 @@
 #include "train/grpo_rollout.h"
 
-#include <filesystem>
+#include <numeric>
 
 #include <torch/torch.h>
 
 #include "backends/chat_template/chat_template.h"
 #include "tasks/task_registry.h"
+#include "train/train_common.h"
 
 namespace crucible::train {
-namespace {
-
-uint64_t splitmix(uint64_t& s) {
-  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-Result<std::optional<ChatTemplate>> grpo_template(const GrpoConfig& cfg, const Tokenizer& tok) {
-  const std::string& dir = cfg.model.model_name_or_path;
-  if (cfg.training.chat_template) {
-    auto bos = tok.bos_id() ? tok.decode({*tok.bos_id()}) : std::string();
-    auto eos = tok.eos_id() ? tok.decode({*tok.eos_id()}) : std::string();
-    auto t = ChatTemplate::from_string(*cfg.training.chat_template, bos, eos, "recipe chat_template");
-    if (!t) return t.status();
-    return std::optional<ChatTemplate>(std::move(*t));
-  }
-  if (!std::filesystem::exists(std::filesystem::path(dir) / "tokenizer_config.json"))
-    return std::optional<ChatTemplate>();
-  auto t = ChatTemplate::from_tokenizer_config(dir);
-  if (!t) return std::optional<ChatTemplate>();
-  return std::optional<ChatTemplate>(std::move(*t));
-}
-
-}  // namespace
 
 Result<GrpoPromptSet> load_grpo_prompts(const GrpoConfig& cfg, const Tokenizer& tok) {
   TaskLoadOptions lo;
@@ -42,7 +17,7 @@ Result<GrpoPromptSet> load_grpo_prompts(const GrpoConfig& cfg, const Tokenizer& 
   auto task = TaskRegistry::global().load(cfg.grpo.task, lo);
   if (!task) return task.status();
   if (task->problems.empty()) return Status::invalid(lo.data_path + ": no prompts");
-  auto tpl = grpo_template(cfg, tok);
+  auto tpl = load_recipe_chat_template(cfg.model.model_name_or_path, cfg.training.chat_template, tok);
   if (!tpl) return tpl.status();
   PromptConfig pc = task->prompt;
   if (cfg.training.system_prompt) pc.system_prompt = *cfg.training.system_prompt;
@@ -81,21 +56,22 @@ Result<GrpoPromptSet> load_grpo_prompts(const GrpoConfig& cfg, const Tokenizer& 
 }
 
 std::vector<size_t> grpo_epoch_order(size_t n, int64_t seed, int64_t epoch, bool shuffle) {
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  if (!shuffle) return order;
-  uint64_t s = static_cast<uint64_t>(seed) * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(epoch) * 0x9E3779B97F4A7C15ull + 17;
-  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[splitmix(s) % i]);
-  return order;
+  if (!shuffle) {
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), size_t{0});
+    return order;
+  }
+  return shuffled_order(n, static_cast<uint64_t>(seed) * 0xD1B54A32D192ED03ull +
+                               static_cast<uint64_t>(epoch) * 0x9E3779B97F4A7C15ull + 17);
 }
 
 uint64_t grpo_sample_seed(int64_t seed, int64_t generation, int64_t sample) {
   uint64_t s = static_cast<uint64_t>(seed) ^ 0x5851F42D4C957F2Dull;
-  uint64_t a = splitmix(s);
+  uint64_t a = splitmix64(s);
   s = a ^ static_cast<uint64_t>(generation);
-  uint64_t b = splitmix(s);
+  uint64_t b = splitmix64(s);
   s = b ^ static_cast<uint64_t>(sample);
-  return splitmix(s);
+  return splitmix64(s);
 }
 
 Result<lm::GenerateOptions> grpo_generate_options(const GrpoConfig& cfg, const lm::ModelConfig& model,

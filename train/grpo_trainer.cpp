@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -630,15 +629,9 @@ Result<TrainSummary> run_grpo(const GrpoConfig& cfg, const TrainRunOptions& ro) 
   if (env->is_main()) {
     nlohmann::json state = {{"global_step", sum.global_step}, {"total_steps", total_steps},
                             {"num_tokens", num_tokens}, {"log_history", sum.log_history}};
-    Status sv = save_checkpoint(model, nullptr, state, model_dir, ta.output_dir + "/final");
-    if (!sv.is_ok()) return sv;
     // The final model sits in OUTPUT_DIR itself (config.json, model.safetensors, tokenizer files).
-    for (const auto& e : std::filesystem::directory_iterator(ta.output_dir + "/final")) {
-      std::error_code ec;
-      std::filesystem::rename(e.path(), std::filesystem::path(ta.output_dir) / e.path().filename(), ec);
-      if (ec) return Status::io("cannot move " + e.path().string() + " into " + ta.output_dir + ": " + ec.message());
-    }
-    std::filesystem::remove_all(ta.output_dir + "/final");
+    Status sv = save_final_model(model, state, model_dir, ta.output_dir);
+    if (!sv.is_ok()) return sv;
   }
   Status s = c.barrier();
   if (!s.is_ok()) return s;

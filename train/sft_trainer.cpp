@@ -2,7 +2,7 @@
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
+#include <numeric>
 
 #include <torch/torch.h>
 
@@ -21,34 +21,12 @@ namespace {
 // The row order of epoch `epoch`: 0..n-1, shuffled (Fisher-Yates, splitmix64 seeded by seed and
 // epoch) when `shuffle`. Depends on nothing else, so a resumed run sees the same order.
 std::vector<size_t> epoch_order(size_t n, int64_t seed, int64_t epoch, bool shuffle) {
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  if (!shuffle) return order;
-  uint64_t s = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1;
-  auto next = [&s] {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[next() % i]);
-  return order;
-}
-
-Result<std::optional<ChatTemplate>> load_template(const SftConfig& cfg, const Tokenizer& tok) {
-  const std::string& dir = cfg.model.model_name_or_path;
-  if (cfg.training.chat_template) {
-    auto bos = tok.bos_id() ? tok.decode({*tok.bos_id()}) : std::string();
-    auto eos = tok.eos_id() ? tok.decode({*tok.eos_id()}) : std::string();
-    auto t = ChatTemplate::from_string(*cfg.training.chat_template, bos, eos, "recipe chat_template");
-    if (!t) return t.status();
-    return std::optional<ChatTemplate>(std::move(*t));
+  if (!shuffle) {
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), size_t{0});
+    return order;
   }
-  if (!std::filesystem::exists(std::filesystem::path(dir) / "tokenizer_config.json"))
-    return std::optional<ChatTemplate>();
-  auto t = ChatTemplate::from_tokenizer_config(dir);
-  if (!t) return std::optional<ChatTemplate>();  // no template: only non-chat rows can be used
-  return std::optional<ChatTemplate>(std::move(*t));
+  return shuffled_order(n, static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
 }
 
 }  // namespace
@@ -67,7 +45,7 @@ Result<TrainSummary> run_sft(const SftConfig& cfg, const TrainRunOptions& ro) {
 
   auto tok = Tokenizer::from_dir(model_dir);
   if (!tok) return tok.status();
-  auto tpl = load_template(cfg, *tok);
+  auto tpl = load_recipe_chat_template(cfg.model.model_name_or_path, cfg.training.chat_template, *tok);
   if (!tpl) return tpl.status();
   SftDataOptions dopt = sft_data_options(cfg);
   auto examples = load_sft_jsonl(cfg.data.dataset_name, *tok, *tpl ? &**tpl : nullptr, dopt);
@@ -255,15 +233,9 @@ Result<TrainSummary> run_sft(const SftConfig& cfg, const TrainRunOptions& ro) {
   if (env->is_main()) {
     nlohmann::json state = {{"global_step", sum.global_step}, {"total_steps", total_steps},
                             {"log_history", sum.log_history}};
-    Status sv = save_checkpoint(model, nullptr, state, model_dir, ta.output_dir + "/final");
-    if (!sv.is_ok()) return sv;
     // The final model sits in OUTPUT_DIR itself (config.json, model.safetensors, tokenizer files).
-    for (const auto& e : std::filesystem::directory_iterator(ta.output_dir + "/final")) {
-      std::error_code ec;
-      std::filesystem::rename(e.path(), std::filesystem::path(ta.output_dir) / e.path().filename(), ec);
-      if (ec) return Status::io("cannot move " + e.path().string() + " into " + ta.output_dir + ": " + ec.message());
-    }
-    std::filesystem::remove_all(ta.output_dir + "/final");
+    Status sv = save_final_model(model, state, model_dir, ta.output_dir);
+    if (!sv.is_ok()) return sv;
   }
   Status s = c.barrier();
   if (!s.is_ok()) return s;

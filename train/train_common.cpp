@@ -8,6 +8,8 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include "train/checkpoint.h"
+
 namespace crucible::train {
 
 Result<torch::Device> resolve_train_device(const std::string& name, int local_rank) {
@@ -80,6 +82,51 @@ void write_log_line(const std::string& output_dir, const nlohmann::json& line, b
   std::filesystem::create_directories(output_dir);
   std::ofstream(std::filesystem::path(output_dir) / "log.jsonl", std::ios::app) << line.dump() << "\n";
   if (!quiet) std::cout << line.dump() << std::endl;
+}
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+std::vector<size_t> shuffled_order(size_t n, uint64_t state) {
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[splitmix64(state) % i]);
+  return order;
+}
+
+Result<std::optional<ChatTemplate>> load_recipe_chat_template(const std::string& model_dir,
+                                                              const std::optional<std::string>& override_text,
+                                                              const Tokenizer& tok) {
+  if (override_text) {
+    auto bos = tok.bos_id() ? tok.decode({*tok.bos_id()}) : std::string();
+    auto eos = tok.eos_id() ? tok.decode({*tok.eos_id()}) : std::string();
+    auto t = ChatTemplate::from_string(*override_text, bos, eos, "recipe chat_template");
+    if (!t) return t.status();
+    return std::optional<ChatTemplate>(std::move(*t));
+  }
+  if (!std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer_config.json"))
+    return std::optional<ChatTemplate>();
+  auto t = ChatTemplate::from_tokenizer_config(model_dir);
+  if (!t) return std::optional<ChatTemplate>();
+  return std::optional<ChatTemplate>(std::move(*t));
+}
+
+Status save_final_model(lm::CausalLM& model, const nlohmann::json& state, const std::string& model_dir,
+                        const std::string& output_dir) {
+  const std::string staging = output_dir + "/final";
+  Status sv = save_checkpoint(model, nullptr, state, model_dir, staging);
+  if (!sv.is_ok()) return sv;
+  for (const auto& e : std::filesystem::directory_iterator(staging)) {
+    std::error_code ec;
+    std::filesystem::rename(e.path(), std::filesystem::path(output_dir) / e.path().filename(), ec);
+    if (ec) return Status::io("cannot move " + e.path().string() + " into " + output_dir + ": " + ec.message());
+  }
+  std::filesystem::remove_all(staging);
+  return Status::ok();
 }
 
 }  // namespace crucible::train

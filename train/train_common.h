@@ -3,11 +3,15 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/optim/adamw.h>
 
+#include "backends/chat_template/chat_template.h"
+#include "backends/tokenizer/tokenizer.h"
 #include "backends/torch/model.h"
 #include "core/status.h"
 #include "train/recipe.h"
@@ -37,6 +41,23 @@ class AutocastScope {
 // Steps as a count: values >= 1 are steps, (0, 1) a fraction of total_steps (transformers),
 // <= 0 never.
 int64_t steps_interval(double value, int64_t total_steps);
+
+// splitmix64: advances `state` and returns the next 64-bit value (the trainers' portable RNG).
+uint64_t splitmix64(uint64_t& state);
+// 0..n-1 shuffled by Fisher-Yates over splitmix64 from `state` (the same order on every platform).
+std::vector<size_t> shuffled_order(size_t n, uint64_t state);
+
+// The chat template a recipe trains with: `override_text` (the recipe's chat_template, with the
+// tokenizer's bos/eos) when set, else the model directory's tokenizer_config.json template, else
+// none (no tokenizer_config.json, or one without a template: only non-chat rows can be used).
+Result<std::optional<ChatTemplate>> load_recipe_chat_template(const std::string& model_dir,
+                                                              const std::optional<std::string>& override_text,
+                                                              const Tokenizer& tok);
+
+// Rank 0's last act: the model (+ tokenizer files from model_dir, trainer_state.json = `state`)
+// written as a Hugging Face directory into OUTPUT_DIR itself, via OUTPUT_DIR/final.
+Status save_final_model(lm::CausalLM& model, const nlohmann::json& state, const std::string& model_dir,
+                        const std::string& output_dir);
 
 // Appends one JSON line to OUTPUT_DIR/log.jsonl and, unless quiet, prints it on stdout.
 void write_log_line(const std::string& output_dir, const nlohmann::json& line, bool quiet);
