@@ -83,6 +83,17 @@ void register_builtin_tasks(TaskRegistry& registry) {
   (void)registry.add(math_spec("aime25", "AIME 2025 (30 problems, integer answers 0-999)", 64, true));
   (void)registry.add(math_spec("math500", "MATH-500 (HuggingFaceH4/MATH-500 subset of MATH)", 4, false));
   (void)registry.add(math_spec("math", "any math JSONL with problem/answer fields", 1, false));
+  // `crucible demo`'s synthetic arithmetic (tasks/synthetic/arithmetic.h rows): the bare problem is
+  // the prompt, so GRPO and eval prompts are exactly the user turn the SFT rows were trained on.
+  TaskSpec arithmetic = math_spec("arithmetic", "synthetic multi-step arithmetic (crucible demo): problem/answer JSONL, "
+                                  "prompt = the problem", 1, false);
+  arithmetic.make_prompt = [] {
+    PromptConfig c;
+    auto t = PromptTemplate::parse("{problem}", "arithmetic template");
+    if (t.is_ok()) c.templ = *t;
+    return c;
+  };
+  (void)registry.add(std::move(arithmetic));
 }
 
 }  // namespace crucible

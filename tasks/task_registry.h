@@ -1,6 +1,7 @@
 // Task registry: a Task = problems + prompt + shared Grader + default n.
 // Built-ins: aime24, aime25 (MathGrader, integer_fallback, n=64), math500 (MathGrader, n=4),
-// math (generic MathGrader, n=1). Later tasks (ioi, codeforces, icpc) register a TaskSpec with
+// math (generic MathGrader, n=1), arithmetic (crucible demo's synthetic rows, prompt = the
+// problem). Later tasks (ioi, codeforces, icpc) register a TaskSpec with
 // their own loader and grader; nothing else changes.
 #pragma once
 #include <functional>

@@ -11,12 +11,17 @@ namespace {
 TEST(TaskRegistry, BuiltinsAndDefaults) {
   auto& reg = TaskRegistry::global();
   auto names = reg.names();
-  for (const char* n : {"aime24", "aime25", "math500", "math"})
+  for (const char* n : {"aime24", "aime25", "math500", "math", "arithmetic"})
     EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
   EXPECT_EQ(reg.find("aime24")->default_n, 64);
   EXPECT_EQ(reg.find("aime25")->default_n, 64);
   EXPECT_EQ(reg.find("math500")->default_n, 4);
   EXPECT_EQ(reg.find("math")->default_n, 1);
+  // The demo's task: the bare problem is the prompt.
+  auto arith_prompt = reg.find("arithmetic")->make_prompt();
+  Problem ap;
+  ap.statement = "Start with 2. Add 3. What is the result?";
+  EXPECT_EQ(arith_prompt.templ.render(ap), ap.statement);
 
   auto aime = reg.find("aime24")->make_grader();
   auto* mg = dynamic_cast<const math::MathGrader*>(aime.get());

@@ -18,7 +18,6 @@
 #include "harness/eval_runner.h"
 #include "harness/run_store.h"
 #include "reports/report_runner.h"
-#include "tasks/synthetic/arithmetic_task.h"
 #include "tasks/task_registry.h"
 #include "train/grpo_trainer.h"
 #include "train/recipe.h"
@@ -262,7 +261,6 @@ std::string format_summary_table(const DemoSummary& s) {
 Result<DemoSummary> run_r1_demo(const DemoOptions& opt) {
   const auto t_start = Clock::now();
   Logger log{opt.log};
-  synthetic::ensure_arithmetic_task_registered();
   DemoSummary sum;
   const std::string out = opt.out_dir;
   sum.out_dir = out;

@@ -5,19 +5,10 @@
 #include <string>
 
 #include "harness/cli/commands.h"
-#include "tasks/synthetic/arithmetic_task.h"
 #include "train/demo/r1_demo.h"
 
 namespace crucible::cli {
 namespace {
-
-// The demo's recipes say `task: arithmetic`: make the task known to every command of this binary
-// (`crucible train grpo --config OUT/recipes/grpo.yaml`, `crucible eval --task arithmetic
-// --backend local`), not only to the demo.
-const bool arithmetic_registered = [] {
-  synthetic::ensure_arithmetic_task_registered();
-  return true;
-}();
 
 struct DemoFlags {
   std::string out = "runs/demo";
