@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include <torch/serialize.h>
+#include <torch/torch.h>
 
 namespace crucible::train {
 namespace fs = std::filesystem;
@@ -44,7 +45,22 @@ Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, 
   return Status::ok();
 }
 
-Result<nlohmann::json> load_checkpoint_state(const std::string& dir, torch::optim::Optimizer& optimizer) {
+Result<nlohmann::json> restore_checkpoint(const std::string& dir, lm::CausalLM& model,
+                                          torch::optim::Optimizer& optimizer) {
+  auto params = model->named_parameters();
+  if (params.is_empty()) return Status::invalid("restore_checkpoint: the model has no parameters");
+  auto ck = lm::load_causal_lm(dir, params.values().front().device(), torch::kFloat32);
+  if (!ck) return ck.status();
+  {
+    torch::NoGradGuard g;
+    auto src = (*ck)->named_parameters();
+    for (auto& p : params) {
+      const torch::Tensor* t = src.find(p.key());
+      if (!t || !t->sizes().equals(p.value().sizes()))
+        return Status::invalid(dir + ": checkpoint weights do not fit the model at '" + p.key() + "'");
+      p.value().copy_(*t);
+    }
+  }
   fs::path state = fs::path(dir) / "trainer_state.json";
   std::ifstream in(state);
   if (!in) return Status::not_found("no trainer_state.json in checkpoint " + dir);

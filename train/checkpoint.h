@@ -24,9 +24,11 @@ namespace crucible::train {
 Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, const nlohmann::json& trainer_state,
                        const std::string& base_model_dir, const std::string& dir);
 
-// Loads optimizer.pt into `optimizer` (whose parameters must be the model's, in the same order)
-// and returns trainer_state.json.
-Result<nlohmann::json> load_checkpoint_state(const std::string& dir, torch::optim::Optimizer& optimizer);
+// Resuming: copies DIR's weights into `model` (same architecture; fp32 master weights), loads
+// optimizer.pt into `optimizer` (whose parameters must be the model's, in the same order) and
+// returns trainer_state.json.
+Result<nlohmann::json> restore_checkpoint(const std::string& dir, lm::CausalLM& model,
+                                          torch::optim::Optimizer& optimizer);
 
 // OUTPUT_DIR/checkpoint-N directories, ascending N.
 std::vector<std::string> list_checkpoints(const std::string& output_dir);

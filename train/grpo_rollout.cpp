@@ -65,6 +65,10 @@ std::vector<size_t> grpo_epoch_order(size_t n, int64_t seed, int64_t epoch, bool
                                static_cast<uint64_t>(epoch) * 0x9E3779B97F4A7C15ull + 17);
 }
 
+std::vector<size_t> grpo_rollout_order(size_t n, int64_t seed, int64_t generation, int rank) {
+  return shuffled_order(n, grpo_sample_seed(seed, generation, -1 - static_cast<int64_t>(rank)));
+}
+
 uint64_t grpo_sample_seed(int64_t seed, int64_t generation, int64_t sample) {
   uint64_t s = static_cast<uint64_t>(seed) ^ 0x5851F42D4C957F2Dull;
   uint64_t a = splitmix64(s);

@@ -43,6 +43,11 @@ Result<GrpoPromptSet> load_grpo_prompts(const GrpoConfig& cfg, const Tokenizer& 
 // 0..n-1, shuffled (Fisher-Yates over splitmix64 seeded by seed and epoch) when `shuffle`.
 std::vector<size_t> grpo_epoch_order(size_t n, int64_t seed, int64_t epoch, bool shuffle);
 
+// The order in which one rank's `n` rows of generation `generation` are split into its
+// steps_per_generation micro-batches: shuffled (as TRL shuffles the generation batch before
+// splitting it), so a micro-batch mixes groups; depends only on (seed, generation, rank).
+std::vector<size_t> grpo_rollout_order(size_t n, int64_t seed, int64_t generation, int rank);
+
 // The sampling seed of sample `sample` (index in the global generation batch) of generation
 // `generation` (0, 1, ... over the run).
 uint64_t grpo_sample_seed(int64_t seed, int64_t generation, int64_t sample);

@@ -301,14 +301,7 @@ Result<TrainSummary> run_grpo(const GrpoConfig& cfg, const TrainRunOptions& ro) 
     auto dir = resolve_resume_dir(*ta.resume_from_checkpoint, ta.output_dir);
     if (!dir) return dir.status();
     if (!dir->empty()) {
-      auto ck = lm::load_causal_lm(*dir, *device, torch::kFloat32);
-      if (!ck) return ck.status();
-      {
-        torch::NoGradGuard g;
-        auto src = (*ck)->named_parameters();
-        for (auto& p : model->named_parameters()) p.value().copy_(src[p.key()]);
-      }
-      auto state = load_checkpoint_state(*dir, *opt);
+      auto state = restore_checkpoint(*dir, model, *opt);
       if (!state) return state.status();
       step = state->value("global_step", int64_t(0));
       num_tokens = state->value("num_tokens", 0.0);
@@ -450,6 +443,14 @@ Result<TrainSummary> run_grpo(const GrpoConfig& cfg, const TrainRunOptions& ro) 
       }
     }
     rollout.advantages = adv.advantages.narrow(0, rank * local_n, local_n).to(torch::kFloat32).contiguous();
+    if (spg > 1) {  // TRL shuffles the generation batch before splitting it into micro-batches
+      auto o = grpo_rollout_order(static_cast<size_t>(local_n), ta.seed, gidx, static_cast<int>(rank));
+      auto perm = torch::empty({local_n}, torch::kInt64);
+      for (int64_t j = 0; j < local_n; ++j) perm[j] = static_cast<int64_t>(o[j]);
+      for (auto* t : {&rollout.prompt_ids, &rollout.prompt_mask, &rollout.completion_ids, &rollout.completion_mask,
+                      &rollout.advantages, &rollout.truncated})
+        *t = t->index_select(0, perm).contiguous();
+    }
     rollout.old_logps = torch::Tensor();
     rollout.ref_logps = torch::Tensor();
     // old (policy that sampled) and reference log-probs, one no-grad forward per micro-batch.
@@ -524,11 +525,7 @@ Result<TrainSummary> run_grpo(const GrpoConfig& cfg, const TrainRunOptions& ro) 
       train_s += seconds_since(t0);
     }
     auto t_sync = Clock::now();
-    std::vector<torch::Tensor> grads;
-    for (auto& p : params) grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
-    for (size_t i = 0; i < params.size(); ++i)
-      if (!params[i].grad().defined()) params[i].mutable_grad() = grads[i];
-    Status s = c.all_reduce_mean(grads);
+    Status s = average_gradients(c, params);
     if (!s.is_ok()) return s;
     // Loss (mean over ranks) and metrics of the step, reduced over ranks in one gather.
     auto stats = torch::empty({2 * kMeans + 3}, torch::kFloat64);
@@ -551,14 +548,7 @@ Result<TrainSummary> run_grpo(const GrpoConfig& cfg, const TrainRunOptions& ro) 
       g_low_min = std::min(g_low_min, al[r][2 * kMeans + 1]);
       g_high_max = std::max(g_high_max, al[r][2 * kMeans + 2]);
     }
-    double grad_norm = 0;
-    if (ta.max_grad_norm > 0) {
-      grad_norm = torch::nn::utils::clip_grad_norm_(params, ta.max_grad_norm);
-    } else {
-      double sq = 0;
-      for (auto& g : grads) sq += g.pow(2).sum().item<double>();
-      grad_norm = std::sqrt(sq);
-    }
+    const double grad_norm = clip_gradients(params, ta.max_grad_norm);
     if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))
       return Status::internal("GRPO stopped at step " + std::to_string(step + 1) + ": non-finite " +
                               (std::isfinite(step_loss) ? "gradient norm (" + fmt(grad_norm) + ")"
@@ -566,9 +556,7 @@ Result<TrainSummary> run_grpo(const GrpoConfig& cfg, const TrainRunOptions& ro) 
                               " before the optimizer step (lower learning_rate or check the rewards); the last good "
                               "checkpoint is " + last_checkpoint);
     const double lr = schedule->lr(step);
-    set_learning_rate(*opt, lr);
-    opt->step();
-    opt->zero_grad();
+    optimizer_step(*opt, lr);
     train_s += seconds_since(t_sync);
     static const char* kMeanNames[kMeans] = {"kl", "entropy", "clip_ratio/low_mean", "clip_ratio/high_mean",
                                              "clip_ratio/region_mean"};

@@ -83,21 +83,16 @@ Result<TrainSummary> run_sft(const SftConfig& cfg, const TrainRunOptions& ro) {
   sum.total_steps = total_steps;
   sum.output_dir = ta.output_dir;
   int64_t step = 0;
+  std::string last_checkpoint = "none";
   if (ta.resume_from_checkpoint) {
     auto dir = resolve_resume_dir(*ta.resume_from_checkpoint, ta.output_dir);
     if (!dir) return dir.status();
     if (!dir->empty()) {
-      auto ck = lm::load_causal_lm(*dir, *device, torch::kFloat32);
-      if (!ck) return ck.status();
-      {
-        torch::NoGradGuard g;
-        auto src = (*ck)->named_parameters();
-        for (auto& p : model->named_parameters()) p.value().copy_(src[p.key()]);
-      }
-      auto state = load_checkpoint_state(*dir, *opt);
+      auto state = restore_checkpoint(*dir, model, *opt);
       if (!state) return state.status();
       step = state->value("global_step", int64_t(0));
       for (const auto& l : state->value("log_history", nlohmann::json::array())) sum.log_history.push_back(l);
+      last_checkpoint = *dir;
       if (!quiet) std::cout << "resuming from " << *dir << " at step " << step << std::endl;
     }
   }
@@ -108,7 +103,6 @@ Result<TrainSummary> run_sft(const SftConfig& cfg, const TrainRunOptions& ro) {
   int64_t tokens_since_log = 0, steps_this_run = 0;
   double loss_since_log = 0;
   int64_t loss_count = 0;
-  std::string last_checkpoint = "none";
 
   for (; step < total_steps; ++step) {
     const int64_t epoch = step / updates_per_epoch;
@@ -163,32 +157,19 @@ Result<TrainSummary> run_sft(const SftConfig& cfg, const TrainRunOptions& ro) {
       loss_sum_local += token_loss_sum.item<double>();
       tokens_since_log += b.input_ids.numel();
     }
-    std::vector<torch::Tensor> grads;
-    for (auto& p : params) grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
-    for (size_t i = 0; i < params.size(); ++i)
-      if (!params[i].grad().defined()) params[i].mutable_grad() = grads[i];
-    s = c.all_reduce_mean(grads);
+    s = average_gradients(c, params);
     if (!s.is_ok()) return s;
     auto loss_t = torch::tensor({loss_sum_local}, torch::kFloat64).to(*device);
     s = c.all_reduce_sum(loss_t);
     if (!s.is_ok()) return s;
     const double step_loss = loss_t.item<double>() / global_tokens;
-    double grad_norm = 0;
-    if (ta.max_grad_norm > 0) {
-      grad_norm = torch::nn::utils::clip_grad_norm_(params, ta.max_grad_norm);
-    } else {
-      double sq = 0;
-      for (auto& g : grads) sq += g.pow(2).sum().item<double>();
-      grad_norm = std::sqrt(sq);
-    }
+    const double grad_norm = clip_gradients(params, ta.max_grad_norm);
     if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))
       return Status::internal("SFT stopped at step " + std::to_string(step + 1) + ": non-finite " +
                               (std::isfinite(step_loss) ? "gradient norm" : "loss") +
                               " (lower learning_rate or check the data); the last good checkpoint is " + last_checkpoint);
     const double lr = schedule->lr(step);
-    set_learning_rate(*opt, lr);
-    opt->step();
-    opt->zero_grad();
+    optimizer_step(*opt, lr);
     loss_since_log += step_loss;
     ++loss_count;
     ++steps_this_run;

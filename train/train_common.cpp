@@ -1,11 +1,13 @@
 #include "train/train_common.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
+#include <torch/nn/utils/clip_grad.h>
 #include <torch/version.h>
 
 #include "train/checkpoint.h"
@@ -48,6 +50,29 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(lm::CausalLM& model, const Train
 
 void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
+Status average_gradients(Communicator& c, const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> grads;
+  grads.reserve(params.size());
+  for (const auto& p : params) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  return c.all_reduce_mean(grads);
+}
+
+double clip_gradients(const std::vector<torch::Tensor>& params, double max_grad_norm) {
+  if (max_grad_norm > 0) return torch::nn::utils::clip_grad_norm_(params, max_grad_norm);
+  double sq = 0;
+  for (const auto& p : params) sq += p.grad().pow(2).sum().item<double>();
+  return std::sqrt(sq);
+}
+
+void optimizer_step(torch::optim::Optimizer& opt, double lr) {
+  set_learning_rate(opt, lr);
+  opt.step();
+  opt.zero_grad();
 }
 
 AutocastScope::AutocastScope(bool enabled, torch::Device device) {

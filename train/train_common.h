@@ -14,6 +14,7 @@
 #include "backends/tokenizer/tokenizer.h"
 #include "backends/torch/model.h"
 #include "core/status.h"
+#include "train/distributed/communicator.h"
 #include "train/recipe.h"
 
 namespace crucible::train {
@@ -25,6 +26,16 @@ Result<torch::Device> resolve_train_device(const std::string& name, int local_ra
 // norm weights (parameters whose name ends in "bias" or contains "norm").
 std::unique_ptr<torch::optim::AdamW> make_adamw(lm::CausalLM& model, const TrainingArgs& args);
 void set_learning_rate(torch::optim::Optimizer& opt, double lr);
+
+// Data-parallel gradient sync after the step's backward passes: every parameter gets a gradient
+// (zeros where backward left none, so all ranks reduce the same list) and each becomes its mean
+// over ranks, in buckets (Communicator::all_reduce_mean).
+Status average_gradients(Communicator& c, const std::vector<torch::Tensor>& params);
+// The L2 norm of all the parameters' gradients; when max_grad_norm > 0 they are also clipped to
+// it (torch's clip_grad_norm_, which returns the norm before clipping, as transformers logs it).
+double clip_gradients(const std::vector<torch::Tensor>& params, double max_grad_norm);
+// Sets lr on every parameter group, takes one optimizer step and clears the gradients.
+void optimizer_step(torch::optim::Optimizer& opt, double lr);
 
 // bf16 autocast for CUDA forwards while alive (no-op on CPU or when disabled).
 class AutocastScope {

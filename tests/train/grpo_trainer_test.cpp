@@ -5,15 +5,18 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "backends/tokenizer/tokenizer.h"
 #include "backends/torch/generate.h"
 #include "tests/support/temp_files.h"
 #include "tests/train/tiny_workspace.h"
+#include "train/grpo_rollout.h"
 #include "train/grpo_trainer.h"
 #include "train/recipe.h"
 
@@ -60,14 +63,7 @@ GrpoConfig parse(const std::string& yaml) {
   return c.is_ok() ? *c : GrpoConfig{};
 }
 
-std::map<std::string, torch::Tensor> weights(const std::string& dir) {
-  auto m = lm::load_causal_lm(dir, torch::kCPU, torch::kFloat32);
-  EXPECT_TRUE(m.is_ok()) << m.status().message();
-  std::map<std::string, torch::Tensor> out;
-  if (!m.is_ok()) return out;
-  for (auto& p : (*m)->named_parameters()) out[p.key()] = p.value().detach().clone();
-  return out;
-}
+std::map<std::string, torch::Tensor> weights(const std::string& dir) { return test::model_weights(dir); }
 
 // Adds `cosine` (per sample, continuous in the completion's length in characters), so every group
 // has distinct rewards and every step a gradient: comparisons of weights are not vacuous.
@@ -84,12 +80,7 @@ bool moved_from_base(const std::string& ws, const std::map<std::string, torch::T
   return false;
 }
 
-TrainRunOptions quiet_cpu() {
-  TrainRunOptions o;
-  o.device = "cpu";
-  o.quiet = true;
-  return o;
-}
+using test::quiet_cpu;
 
 double mean_of(const std::vector<nlohmann::json>& log, size_t from, size_t to, const char* key) {
   double s = 0;
@@ -121,11 +112,28 @@ TEST(GrpoTrainer, ALearnableRewardRises) {
   EXPECT_TRUE(std::filesystem::exists(ws + "/out/log.jsonl"));
 }
 
-// num_iterations 2 with one accumulation step: each generation trains two optimizer steps, so
-// checkpoint-3 is taken mid-generation and the resumed run needs the saved rollout.
+// The micro-batch order of a generation: a permutation, fixed by (seed, generation, rank), that
+// actually mixes the rows (TRL shuffles before splitting into steps_per_generation parts).
+TEST(GrpoTrainer, RolloutOrderIsASeededPermutation) {
+  auto a = grpo_rollout_order(16, 11, 3, 0);
+  EXPECT_EQ(a, grpo_rollout_order(16, 11, 3, 0));
+  std::vector<size_t> sorted = a, iota(16);
+  std::sort(sorted.begin(), sorted.end());
+  std::iota(iota.begin(), iota.end(), size_t{0});
+  EXPECT_EQ(sorted, iota);
+  EXPECT_NE(a, iota);
+  EXPECT_NE(a, grpo_rollout_order(16, 11, 4, 0));
+  EXPECT_NE(a, grpo_rollout_order(16, 11, 3, 1));
+  EXPECT_NE(a, grpo_rollout_order(16, 12, 3, 0));
+}
+
+// steps_per_generation 2 (two shuffled micro-batches of 4) and num_iterations 2: each generation
+// trains four optimizer steps, so checkpoint-3 is taken mid-generation and the resumed run needs
+// the saved (shuffled) rollout.
 TEST(GrpoTrainer, APreemptedRunResumedEndsWithTheSameWeights) {
   std::string ws = test::make_tiny_workspace("grpo-resume", 32);
   std::string y = set_key(dense_rewards(recipe(ws, "OUT")), "num_iterations", "2");
+  y = set_key(set_key(y, "per_device_train_batch_size", "4"), "steps_per_generation", "2");
   y = set_key(y, "save_steps", "3");
   auto with_out = [&](const std::string& out) { return set_key(y, "output_dir", out); };
   auto full = run_grpo(parse(with_out(ws + "/full")), quiet_cpu());

@@ -9,52 +9,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "backends/tokenizer/bpe_trainer.h"
 #include "backends/torch/model.h"
-#include "tasks/synthetic/arithmetic.h"
 #include "tests/support/temp_files.h"
+#include "tests/train/tiny_workspace.h"
 #include "train/recipe.h"
 #include "train/sft_trainer.h"
 
 namespace crucible::train {
 namespace {
-
-const char* kTemplate =
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
-
-// DIR/base: config.json + model.safetensors + tokenizer.json + tokenizer_config.json;
-// DIR/data.jsonl: `rows` arithmetic problems as chat messages.
-std::string make_workspace(size_t rows) {
-  std::string dir = test::make_temp_dir("sft");
-  auto problems = synthetic::generate_arithmetic(5, rows);
-  std::vector<std::string> corpus;
-  std::ofstream data(dir + "/data.jsonl");
-  for (const auto& p : problems) {
-    corpus.push_back(p.problem + "\n" + p.trace());
-    data << nlohmann::json({{"messages", p.to_json()["messages"]}}).dump() << "\n";
-  }
-  BpeTrainOptions bo;
-  bo.num_merges = 60;
-  bo.special_tokens = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-  auto tj = train_byte_level_bpe(corpus, bo);
-  std::filesystem::create_directories(dir + "/base");
-  test::write_text(dir + "/base/tokenizer.json", tj.dump());
-  test::write_text(dir + "/base/tokenizer_config.json",
-                   nlohmann::json({{"chat_template", kTemplate}, {"eos_token", "<|im_end|>"},
-                                   {"pad_token", "<|endoftext|>"}})
-                       .dump());
-  int64_t vocab = 256 + static_cast<int64_t>(tj["model"]["merges"].size()) + 3;
-  nlohmann::json cj = {{"model_type", "qwen2"}, {"vocab_size", vocab}, {"hidden_size", 32},
-                       {"intermediate_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
-                       {"num_key_value_heads", 2}, {"max_position_embeddings", 512}, {"rms_norm_eps", 1e-6},
-                       {"rope_theta", 10000.0}, {"tie_word_embeddings", true}, {"eos_token_id", vocab - 1}};
-  auto cfg = lm::ModelConfig::from_json(cj, "test");
-  EXPECT_TRUE(cfg.is_ok()) << cfg.status().message();
-  auto model = lm::make_random_causal_lm(*cfg, 3);
-  EXPECT_TRUE(lm::save_causal_lm(model, dir + "/base").is_ok());
-  return dir;
-}
 
 std::string recipe(const std::string& ws, const std::string& out, const std::string& extra = "") {
   return "model_name_or_path: " + ws + "/base\n" + "dataset_name: " + ws + "/data.jsonl\n" +
@@ -84,23 +46,11 @@ SftConfig parse(const std::string& yaml) {
   return *c;
 }
 
-std::map<std::string, torch::Tensor> weights(const std::string& dir) {
-  auto m = lm::load_causal_lm(dir, torch::kCPU, torch::kFloat32);
-  EXPECT_TRUE(m.is_ok()) << m.status().message();
-  std::map<std::string, torch::Tensor> out;
-  for (auto& p : (*m)->named_parameters()) out[p.key()] = p.value().detach().clone();
-  return out;
-}
-
-TrainRunOptions quiet_cpu() {
-  TrainRunOptions o;
-  o.device = "cpu";
-  o.quiet = true;
-  return o;
-}
+using test::quiet_cpu;
+std::map<std::string, torch::Tensor> weights(const std::string& dir) { return test::model_weights(dir); }
 
 TEST(SftTrainer, LossFallsAndTheOutputIsAModelDirectory) {
-  std::string ws = make_workspace(64);
+  std::string ws = test::make_tiny_workspace("sft", 64);
   std::string y = recipe(ws, ws + "/out", "shuffle_dataset: true\n");
   y.replace(y.find("num_train_epochs: 2"), 19, "num_train_epochs: 8");
   auto r = run_sft(parse(y), quiet_cpu());
@@ -120,7 +70,7 @@ TEST(SftTrainer, LossFallsAndTheOutputIsAModelDirectory) {
 }
 
 TEST(SftTrainer, APreemptedRunResumedEndsWithTheSameWeights) {
-  std::string ws = make_workspace(48);
+  std::string ws = test::make_tiny_workspace("sft", 48);
   auto full = run_sft(parse(recipe(ws, ws + "/full", "shuffle_dataset: true\n")), quiet_cpu());
   ASSERT_TRUE(full.is_ok()) << full.status().message();
   TrainRunOptions stop = quiet_cpu();
@@ -139,7 +89,7 @@ TEST(SftTrainer, APreemptedRunResumedEndsWithTheSameWeights) {
 }
 
 TEST(SftTrainer, AMisspeltKeyIsRefusedAndANonFiniteLossStopsWithAClearError) {
-  std::string ws = make_workspace(16);
+  std::string ws = test::make_tiny_workspace("sft", 16);
   RecipeOptions o;
   o.print_warnings = false;
   EXPECT_FALSE(parse_sft_recipe(recipe(ws, ws + "/out", "learning_rate_override: 1\n"), "t.yaml", o).is_ok());
@@ -152,7 +102,7 @@ TEST(SftTrainer, AMisspeltKeyIsRefusedAndANonFiniteLossStopsWithAClearError) {
 }
 
 TEST(SftTrainer, TwoRanksMatchOneProcessWithTheSameGlobalBatch) {
-  std::string ws = make_workspace(32);
+  std::string ws = test::make_tiny_workspace("sft", 32);
   // One process, 8 rows per micro-batch; two ranks, 4 rows each: the same global batch.
   std::string one = recipe(ws, ws + "/one", "max_steps: 4\nsave_strategy: \"no\"\n");
   one.replace(one.find("per_device_train_batch_size: 4"), 30, "per_device_train_batch_size: 8");

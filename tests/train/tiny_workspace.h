@@ -1,12 +1,14 @@
-// Test helper for the trainer tests: a tiny random Qwen2 model with a byte-level BPE tokenizer
+// Test helpers for the trainer tests: a tiny random Qwen2 model with a byte-level BPE tokenizer
 // trained on synthetic arithmetic problems, and those problems as JSONL.
 //   DIR/base: config.json + model.safetensors + tokenizer.json + tokenizer_config.json (chat template)
 //   DIR/data.jsonl: rows {"id", "problem", "answer", "messages"} (tasks/synthetic/arithmetic.h)
+// Plus the weights of a saved model directory and quiet CPU run options.
 #pragma once
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "backends/torch/model.h"
 #include "tasks/synthetic/arithmetic.h"
 #include "tests/support/temp_files.h"
+#include "train/sft_trainer.h"
 
 namespace crucible::test {
 
@@ -64,6 +67,25 @@ inline std::string make_tiny_workspace(const std::string& tag, size_t rows, cons
   auto model = lm::make_random_causal_lm(*cfg, mo.model_seed);
   EXPECT_TRUE(lm::save_causal_lm(model, dir + "/base").is_ok());
   return dir;
+}
+
+// name -> fp32 CPU copy of every parameter of the model directory `dir` (empty after a failed
+// expectation when it cannot be loaded).
+inline std::map<std::string, torch::Tensor> model_weights(const std::string& dir) {
+  auto m = lm::load_causal_lm(dir, torch::kCPU, torch::kFloat32);
+  EXPECT_TRUE(m.is_ok()) << m.status().message();
+  std::map<std::string, torch::Tensor> out;
+  if (!m.is_ok()) return out;
+  for (auto& p : (*m)->named_parameters()) out[p.key()] = p.value().detach().clone();
+  return out;
+}
+
+// A trainer run on the CPU that prints nothing.
+inline train::TrainRunOptions quiet_cpu() {
+  train::TrainRunOptions o;
+  o.device = "cpu";
+  o.quiet = true;
+  return o;
 }
 
 }  // namespace crucible::test
