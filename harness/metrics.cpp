@@ -14,16 +14,6 @@ const MetricValue* Metrics::find(const std::string& name) const {
   return nullptr;
 }
 
-double pass_at_k(int n, int c, int k) {
-  if (n <= 0 || k <= 0 || c <= 0) return 0.0;
-  if (c > n) c = n;
-  if (k > n) k = n;
-  if (n - c < k) return 1.0;
-  double prod = 1.0;
-  for (int i = n - c + 1; i <= n; ++i) prod *= 1.0 - static_cast<double>(k) / i;
-  return 1.0 - prod;
-}
-
 std::vector<int> metric_ks(int n) {
   std::vector<int> ks;
   for (long k = 1; k <= n; k *= 2) ks.push_back(static_cast<int>(k));
@@ -31,18 +21,8 @@ std::vector<int> metric_ks(int n) {
 }
 
 MetricValue mean_and_stderr(const std::vector<double>& xs) {
-  MetricValue r;
-  if (xs.empty()) return r;
-  double sum = 0;
-  for (double x : xs) sum += x;
-  r.value = sum / xs.size();
-  if (xs.size() >= 2) {
-    double ss = 0;
-    for (double x : xs) ss += (x - r.value) * (x - r.value);
-    double sd = std::sqrt(ss / (xs.size() - 1));
-    r.stderr_ = sd / std::sqrt(static_cast<double>(xs.size()));
-  }
-  return r;
+  MeanSe m = mean_se(xs);
+  return {m.mean, m.se};
 }
 
 MajorityVote majority_vote(const std::vector<SampleOutcome>& samples, int k, const Grader& grader) {

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/statistics.h"
 #include "tasks/grader.h"
 
 namespace crucible {
@@ -64,8 +65,7 @@ struct Metrics {
   const MetricValue* find(const std::string& name) const;
 };
 
-// 1 - C(n-c,k)/C(n,k) = 1 - prod_{i=n-c+1}^{n} (1 - k/i); 1 when n-c < k. Requires 0<=c<=n, 1<=k<=n.
-double pass_at_k(int n, int c, int k);
+// pass_at_k(n, c, k): core/statistics.h.
 // The k values reported for n samples: 1, 2, 4, ... <= n.
 std::vector<int> metric_ks(int n);
 // Mean and standard error (sample std, ddof=1, / sqrt(size); 0 for fewer than 2 values).

@@ -182,7 +182,7 @@ void recompute_metrics(Cell* c) {
   for (long k = 1; min_n > 0 && k <= min_n; k *= 2) {
     std::vector<double> xs;
     for (const auto& p : c->problems)
-      if (p.n > 0) xs.push_back(pass_at_k(p.n, p.correct, static_cast<int>(k)));
+      if (p.n > 0) xs.push_back(pass_at_k(p.n, static_cast<int>(std::lround(p.correct)), static_cast<int>(k)));
     MeanSe m = mean_se(xs);
     c->metrics.emplace_back(fmt::format("pass@{}", k), Metric{m.mean * 100, m.se * 100});
   }

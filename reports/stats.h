@@ -1,18 +1,14 @@
-// The few statistics the report recomputes when it merges runs (definitions as in
-// harness/metrics.h, reimplemented here because reports/ depends only on run records):
-//   pass@k = 1 - C(n-c,k)/C(n,k) (unbiased), mean and standard error over problems (ddof=1).
+// The statistics the report recomputes when it merges runs: pass@k and mean +- standard error are
+// core/statistics.h's (the same definitions as the eval harness's metrics); plus the combined
+// error of a difference.
 #pragma once
-#include <vector>
+#include "core/statistics.h"
 
 namespace crucible::reports {
 
-struct MeanSe {
-  double mean = 0;
-  double se = 0;
-};
-
-double pass_at_k(int n, double c, int k);
-MeanSe mean_se(const std::vector<double>& xs);
+using crucible::MeanSe;
+using crucible::mean_se;
+using crucible::pass_at_k;
 // sqrt(a^2 + b^2), treating negative (unknown) as 0.
 double combined_se(double a, double b);
 
