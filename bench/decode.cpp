@@ -21,6 +21,7 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include "bench/bench_util.h"
 #include "backends/torch/generate.h"
 #include "backends/torch/model.h"
 
@@ -28,12 +29,9 @@ using crucible::lm::CausalLM;
 using crucible::lm::GenerateOptions;
 using crucible::lm::ModelConfig;
 
-namespace {
+using crucible::bench::median;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+namespace {
 
 int usage(const char* why) {
   std::fprintf(stderr, "bench_decode: %s\n(see the comment at the top of bench/decode.cpp for the flags)\n", why);

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "sandbox/sandbox.h"
 #include "tasks/code/compiler.h"
 #include "tasks/code/judge.h"
@@ -32,6 +33,10 @@ extern char** environ;
 using namespace crucible;
 using namespace crucible::code;
 namespace fs = std::filesystem;
+
+using crucible::bench::median;
+using crucible::bench::ms_since;
+using crucible::bench::cpu_ms_total;
 
 namespace {
 
@@ -89,23 +94,9 @@ Native run_native(const std::string& bin, const std::string& input) {
     wait4(pid, &st, 0, &ru);
     n.cpu_ms = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 + ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
   }
-  n.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  n.wall_ms = ms_since(t0);
   posix_spawn_file_actions_destroy(&fa);
   return n;
-}
-
-// CPU ms of this process and its reaped children (the boxes' init reaps the programs).
-double cpu_ms_total() {
-  struct rusage a {}, b {};
-  getrusage(RUSAGE_SELF, &a);
-  getrusage(RUSAGE_CHILDREN, &b);
-  auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
-  return ms(a.ru_utime) + ms(a.ru_stime) + ms(b.ru_utime) + ms(b.ru_stime);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 }  // namespace
@@ -187,7 +178,7 @@ int main(int argc, char** argv) {
     double c0 = cpu_ms_total();
     auto t0 = std::chrono::steady_clock::now();
     JudgeResult jr = judge_submission(sb, *prob, kSolution, Language::kCpp, jo);
-    double jw = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    double jw = ms_since(t0);
     double jc = cpu_ms_total() - c0;
     if (jr.verdict != Verdict::kCorrect) {
       std::fprintf(stderr, "rep %d judged %s\n", r, verdict_name(jr.verdict));
@@ -200,14 +191,14 @@ int main(int argc, char** argv) {
       spec.stdin_data = in;
       sb.run(spec, lim);
     }
-    sandbox_wall.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t2).count());
+    sandbox_wall.push_back(ms_since(t2));
     double bc = 0;
     for (auto& t : jr.tests) bc += t.time_ms;
     JudgeOptions j2 = jo;
     j2.workers = 2;
     auto t1 = std::chrono::steady_clock::now();
     judge_submission(sb, *prob, kSolution, Language::kCpp, j2);
-    judge2_wall.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count());
+    judge2_wall.push_back(ms_since(t1));
     judge_wall.push_back(jw);
     judge_cpu.push_back(jc);
     overhead_cpu.push_back(100.0 * (jc - sum.cpu_ms) / sum.cpu_ms);

@@ -17,11 +17,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "sandbox/sandbox.h"
 
 extern char** environ;
 
 using namespace crucible::sandbox;
+
+using crucible::bench::ms_since;
+using crucible::bench::cpu_ms_total;
 
 namespace {
 
@@ -30,14 +34,6 @@ struct Stats {
   double cpu;  // CPU ms per run: this process + the box processes (load-independent cost)
   int failures;
 };
-
-double cpu_ms_total() {
-  struct rusage a {}, b {};
-  getrusage(RUSAGE_SELF, &a);
-  getrusage(RUSAGE_CHILDREN, &b);
-  auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
-  return ms(a.ru_utime) + ms(a.ru_stime) + ms(b.ru_utime) + ms(b.ru_stime);
-}
 
 Stats measure(const Sandbox& sb, const RunSpec& spec, const Limits& lim, int n) {
   std::vector<double> ms;
@@ -70,7 +66,7 @@ Stats measure_spawn(int n) {
     pid_t p;
     int st = 0;
     if (posix_spawn(&p, "/bin/true", nullptr, nullptr, av, environ) == 0) waitpid(p, &st, 0);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(ms_since(t0));
   }
   double cpu = (cpu_ms_total() - c0) / n;
   std::sort(ms.begin(), ms.end());

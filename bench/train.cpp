@@ -27,6 +27,7 @@
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "backends/tokenizer/bpe_trainer.h"
 #include "backends/torch/model.h"
 #include "tasks/synthetic/arithmetic.h"
@@ -34,13 +35,9 @@
 #include "train/recipe.h"
 #include "train/sft_trainer.h"
 
-namespace {
+using crucible::bench::median;
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
+namespace {
 
 int usage(const char* why) {
   std::fprintf(stderr, "bench_train: %s\n(see the comment at the top of bench/train.cpp for the flags)\n", why);
