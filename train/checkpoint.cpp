@@ -16,7 +16,8 @@ const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "spe
 }
 
 Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, const nlohmann::json& trainer_state,
-                       const std::string& base_model_dir, const std::string& dir) {
+                       const std::string& base_model_dir, const std::string& dir,
+                       const std::vector<std::pair<std::string, std::string>>& move_in) {
   std::string tmp = dir + ".tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
@@ -38,6 +39,10 @@ Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, 
     std::ofstream out(fs::path(tmp) / "trainer_state.json");
     out << trainer_state.dump(2) << "\n";
     if (!out) return Status::io("cannot write " + tmp + "/trainer_state.json");
+  }
+  for (const auto& [src, name] : move_in) {
+    fs::rename(src, fs::path(tmp) / name, ec);
+    if (ec) return Status::io("cannot move " + src + " into " + tmp + ": " + ec.message());
   }
   fs::remove_all(dir, ec);
   fs::rename(tmp, dir, ec);

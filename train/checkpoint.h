@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,9 +21,12 @@
 namespace crucible::train {
 
 // Saves model + tokenizer files of `base_model_dir` + optimizer + state into `dir` (atomically).
-// `optimizer` may be null (final model: weights and tokenizer only).
+// `optimizer` may be null (final model: weights and tokenizer only). `move_in`: files other
+// processes wrote beforehand (path -> name inside the checkpoint), moved in before the rename so
+// the checkpoint appears whole or not at all.
 Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, const nlohmann::json& trainer_state,
-                       const std::string& base_model_dir, const std::string& dir);
+                       const std::string& base_model_dir, const std::string& dir,
+                       const std::vector<std::pair<std::string, std::string>>& move_in = {});
 
 // Resuming: copies DIR's weights into `model` (same architecture; fp32 master weights), loads
 // optimizer.pt into `optimizer` (whose parameters must be the model's, in the same order) and

@@ -41,7 +41,10 @@ struct Rollout {
   double num_items = 0;           // loss tokens of the global generation batch (dapo)
 };
 
-std::string rollout_file(const std::string& dir, int rank) { return dir + "/rollout-rank" + std::to_string(rank) + ".pt"; }
+std::string rollout_name(int rank) { return "rollout-rank" + std::to_string(rank) + ".pt"; }
+std::string rollout_file(const std::string& dir, int rank) { return dir + "/" + rollout_name(rank); }
+// Where a rank writes its rollout before rank 0 moves it into checkpoint `dir` (a sibling file).
+std::string staged_rollout_file(const std::string& dir, int rank) { return dir + "." + rollout_name(rank); }
 
 Status save_rollout(const Rollout& r, const std::string& path) {
   auto opt = [](const torch::Tensor& t) { return t.defined() ? t : torch::empty({0}); };
@@ -588,25 +591,29 @@ Result<TrainSummary> run_grpo(const GrpoConfig& cfg, const TrainRunOptions& ro) 
     }
     if (save_every > 0 && (step + 1) % save_every == 0) {
       std::string dir = ta.output_dir + "/checkpoint-" + std::to_string(step + 1);
-      const bool mid_generation = ((step + 1) * accum) % micro_per_gen != 0;
+      // Mid-generation, every rank first writes its rollout next to the checkpoint; rank 0 moves
+      // them in before the checkpoint's atomic rename.
+      std::vector<std::pair<std::string, std::string>> rollouts;
+      if (((step + 1) * accum) % micro_per_gen != 0) {
+        Status sv = save_rollout(rollout, staged_rollout_file(dir, static_cast<int>(rank)));
+        if (!sv.is_ok()) return sv;
+        s = c.barrier();
+        if (!s.is_ok()) return s;
+        for (int r = 0; r < world; ++r)
+          rollouts.emplace_back(staged_rollout_file(dir, r), rollout_name(r));
+      }
       if (env->is_main()) {
         nlohmann::json state = {{"global_step", step + 1},
                                 {"epoch", static_cast<double>(step + 1) / updates_per_epoch},
                                 {"total_steps", total_steps},
                                 {"num_tokens", num_tokens},
                                 {"log_history", sum.log_history}};
-        Status sv = save_checkpoint(model, opt.get(), state, model_dir, dir);
+        Status sv = save_checkpoint(model, opt.get(), state, model_dir, dir, rollouts);
         if (!sv.is_ok()) return sv;
         prune_checkpoints(ta.output_dir, ta.save_total_limit.value_or(0));
       }
       s = c.barrier();
       if (!s.is_ok()) return s;
-      if (mid_generation) {
-        Status sv = save_rollout(rollout, rollout_file(dir, static_cast<int>(rank)));
-        if (!sv.is_ok()) return sv;
-        s = c.barrier();
-        if (!s.is_ok()) return s;
-      }
       last_checkpoint = dir;
     }
     if (ro.stop_after_steps > 0 && steps_this_run >= ro.stop_after_steps && step + 1 < total_steps) {

@@ -144,6 +144,7 @@ TEST(GrpoTrainer, APreemptedRunResumedEndsWithTheSameWeights) {
   ASSERT_TRUE(part.is_ok()) << part.status().message();
   ASSERT_TRUE(part->stopped_early);
   ASSERT_TRUE(std::filesystem::exists(ws + "/resumed/checkpoint-3/rollout-rank0.pt"));
+  EXPECT_FALSE(std::filesystem::exists(ws + "/resumed/checkpoint-3.rollout-rank0.pt"));  // moved in, not copied
   ASSERT_FALSE(std::filesystem::exists(ws + "/resumed/model.safetensors"));
   auto rest = run_grpo(parse(with_out(ws + "/resumed") + "resume_from_checkpoint: true\n"), quiet_cpu());
   ASSERT_TRUE(rest.is_ok()) << rest.status().message();
@@ -201,6 +202,33 @@ TEST(GrpoTrainer, TwoRanksMatchOneProcessWithTheSameGlobalBatch) {
   auto a = weights(ws + "/one"), b = weights(ws + "/two");
   ASSERT_FALSE(a.empty());
   for (auto& [name, t] : a) EXPECT_TRUE(torch::allclose(t, b[name], 1e-4, 1e-5)) << name;
+  EXPECT_TRUE(moved_from_base(ws, a));
+}
+
+// Two ranks, num_iterations 2: checkpoint-1 is taken mid-generation and holds both ranks'
+// rollouts; two ranks resumed from it end where the uninterrupted run ends.
+TEST(GrpoTrainer, TwoRanksResumeFromAMidGenerationCheckpoint) {
+  std::string ws = test::make_tiny_workspace("grpo-ddp-resume", 32);
+  std::string full = set_key(set_key(dense_rewards(recipe(ws, ws + "/full")), "max_steps", "3"), "save_steps", "1");
+  full = set_key(set_key(full, "num_iterations", "2"), "per_device_train_batch_size", "4");
+  std::string rest = set_key(set_key(full, "output_dir", ws + "/rest"), "save_strategy", "\"no\"");
+  test::write_text(ws + "/full.yaml", full);
+  test::write_text(ws + "/rest.yaml", rest);
+  std::string bin = CRUCIBLE_BINARY;
+  int rc = std::system((bin + " train grpo --config " + ws + "/full.yaml --device cpu --nproc-per-node 2 > " + ws +
+                        "/full.log 2>&1")
+                           .c_str());
+  ASSERT_EQ(rc, 0) << ws + "/full.log";
+  for (const char* f : {"/full/checkpoint-1/rollout-rank0.pt", "/full/checkpoint-1/rollout-rank1.pt"})
+    ASSERT_TRUE(std::filesystem::exists(ws + f)) << f;
+  EXPECT_FALSE(std::filesystem::exists(ws + "/full/checkpoint-1.rollout-rank1.pt"));
+  rc = std::system((bin + " train grpo --config " + ws + "/rest.yaml --device cpu --nproc-per-node 2 --resume " + ws +
+                    "/full/checkpoint-1 > " + ws + "/rest.log 2>&1")
+                       .c_str());
+  ASSERT_EQ(rc, 0) << ws + "/rest.log";
+  auto a = weights(ws + "/full"), b = weights(ws + "/rest");
+  ASSERT_FALSE(a.empty());
+  for (auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b[name])) << name;
   EXPECT_TRUE(moved_from_base(ws, a));
 }
 
