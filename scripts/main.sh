@@ -2,15 +2,13 @@
 # The main job on its embedded default: installs dependencies, builds Crucible, then runs
 # `crucible demo` - R1 in miniature: synthetic arithmetic with reasoning traces, a tiny Qwen2 from
 # random weights, SFT, GRPO with the math grader as reward, eval of each checkpoint on held-out
-# problems, and the leaderboard (docs/demo.md). The --quick configuration: about 3 minutes on 2 CPU
-# cores, and the one whose GRPO gain is measured on several seeds (the larger default configuration
-# still needs tuning, see docs/demo.md).
+# problems, and the leaderboard (docs/demo.md). About 3 minutes on 2 idle CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 OUT=${OUT:-runs/demo}
-./build/crucible demo --quick --out "$OUT"
+./build/crucible demo --out "$OUT"
 echo
 cat "$OUT/report/leaderboard.md"
 echo

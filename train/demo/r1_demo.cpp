@@ -206,10 +206,6 @@ DemoOptions DemoOptions::full() { return DemoOptions{}; }
 
 DemoOptions DemoOptions::quick() {
   DemoOptions o;
-  o.sft_epochs = 12.0;  // 6 left seeds 1, 2, 4 short of the arithmetic facts (docs/demo.md)
-  o.hidden_size = 64;
-  o.intermediate_size = 176;
-  o.num_layers = 2;
   o.grpo_steps = 30;
   o.eval_base = false;
   return o;
