@@ -32,6 +32,8 @@ Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, 
   }
   try {
     if (optimizer) torch::save(*optimizer, (fs::path(tmp) / "optimizer.pt").string());
+  } catch (const c10::Error& e) {
+    return Status::io("cannot write " + tmp + "/optimizer.pt: " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     return Status::io("cannot write " + tmp + "/optimizer.pt: " + e.what());
   }

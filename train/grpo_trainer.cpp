@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -54,8 +55,12 @@ Status save_rollout(const Rollout& r, const std::string& path) {
       torch::tensor({static_cast<double>(r.index), r.num_items, r.old_logps.defined() ? 1.0 : 0.0,
                      r.ref_logps.defined() ? 1.0 : 0.0},
                     torch::kFloat64)};
+  std::error_code ec;  // OUTPUT_DIR may not exist yet on a rank other than 0
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   try {
     torch::save(v, path);
+  } catch (const c10::Error& e) {
+    return Status::io("cannot write " + path + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     return Status::io("cannot write " + path + ": " + e.what());
   }
@@ -64,10 +69,13 @@ Status save_rollout(const Rollout& r, const std::string& path) {
 
 Result<Rollout> load_rollout(const std::string& path) {
   std::vector<torch::Tensor> v;
+  const std::string what = "cannot read " + path + " (the GRPO rollout of a checkpoint taken mid-generation): ";
   try {
     torch::load(v, path);
+  } catch (const c10::Error& e) {
+    return Status::io(what + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::io("cannot read " + path + " (the GRPO rollout of a checkpoint taken mid-generation): " + e.what());
+    return Status::io(what + e.what());
   }
   if (v.size() != 9) return Status::parse(path + ": not a GRPO rollout file");
   Rollout r;
