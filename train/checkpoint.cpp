@@ -15,6 +15,11 @@ const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "spe
                                  "generation_config.json", "chat_template.jinja"};
 }
 
+std::string torch_io_error(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
+}
+
 Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, const nlohmann::json& trainer_state,
                        const std::string& base_model_dir, const std::string& dir,
                        const std::vector<std::pair<std::string, std::string>>& move_in) {
@@ -32,10 +37,8 @@ Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, 
   }
   try {
     if (optimizer) torch::save(*optimizer, (fs::path(tmp) / "optimizer.pt").string());
-  } catch (const c10::Error& e) {
-    return Status::io("cannot write " + tmp + "/optimizer.pt: " + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::io("cannot write " + tmp + "/optimizer.pt: " + e.what());
+    return Status::io("cannot write " + tmp + "/optimizer.pt: " + torch_io_error(e));
   }
   {
     std::ofstream out(fs::path(tmp) / "trainer_state.json");
@@ -82,7 +85,7 @@ Result<nlohmann::json> restore_checkpoint(const std::string& dir, lm::CausalLM& 
   try {
     torch::load(optimizer, opt.string());
   } catch (const std::exception& e) {
-    return Status::parse(opt.string() + ": cannot load the optimizer state: " + e.what());
+    return Status::parse(opt.string() + ": cannot load the optimizer state: " + torch_io_error(e));
   }
   return j;
 }

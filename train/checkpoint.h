@@ -8,6 +8,7 @@
 // half-written checkpoint under the final name.
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,10 @@ Status save_checkpoint(lm::CausalLM& model, torch::optim::Optimizer* optimizer, 
 // returns trainer_state.json.
 Result<nlohmann::json> restore_checkpoint(const std::string& dir, lm::CausalLM& model,
                                           torch::optim::Optimizer& optimizer);
+
+// The message of an exception from torch::save / torch::load, without the C++ backtrace that
+// c10::Error carries (for Status messages users read).
+std::string torch_io_error(const std::exception& e);
 
 // OUTPUT_DIR/checkpoint-N directories, ascending N.
 std::vector<std::string> list_checkpoints(const std::string& output_dir);

@@ -59,23 +59,19 @@ Status save_rollout(const Rollout& r, const std::string& path) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   try {
     torch::save(v, path);
-  } catch (const c10::Error& e) {
-    return Status::io("cannot write " + path + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::io("cannot write " + path + ": " + e.what());
+    return Status::io("cannot write " + path + ": " + torch_io_error(e));
   }
   return Status::ok();
 }
 
 Result<Rollout> load_rollout(const std::string& path) {
   std::vector<torch::Tensor> v;
-  const std::string what = "cannot read " + path + " (the GRPO rollout of a checkpoint taken mid-generation): ";
   try {
     torch::load(v, path);
-  } catch (const c10::Error& e) {
-    return Status::io(what + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::io(what + e.what());
+    return Status::io("cannot read " + path + " (the GRPO rollout of a checkpoint taken mid-generation): " +
+                      torch_io_error(e));
   }
   if (v.size() != 9) return Status::parse(path + ": not a GRPO rollout file");
   Rollout r;
@@ -456,8 +452,7 @@ Result<TrainSummary> run_grpo(const GrpoConfig& cfg, const TrainRunOptions& ro) 
     rollout.advantages = adv.advantages.narrow(0, rank * local_n, local_n).to(torch::kFloat32).contiguous();
     if (spg > 1) {  // TRL shuffles the generation batch before splitting it into micro-batches
       auto o = grpo_rollout_order(static_cast<size_t>(local_n), ta.seed, gidx, static_cast<int>(rank));
-      auto perm = torch::empty({local_n}, torch::kInt64);
-      for (int64_t j = 0; j < local_n; ++j) perm[j] = static_cast<int64_t>(o[j]);
+      auto perm = torch::tensor(std::vector<int64_t>(o.begin(), o.end()), torch::kInt64);
       for (auto* t : {&rollout.prompt_ids, &rollout.prompt_mask, &rollout.completion_ids, &rollout.completion_mask,
                       &rollout.advantages, &rollout.truncated})
         *t = t->index_select(0, perm).contiguous();

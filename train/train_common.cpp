@@ -48,10 +48,6 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(lm::CausalLM& model, const Train
   return std::make_unique<torch::optim::AdamW>(groups, base);
 }
 
-void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
-  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-}
-
 Status average_gradients(Communicator& c, const std::vector<torch::Tensor>& params) {
   std::vector<torch::Tensor> grads;
   grads.reserve(params.size());
@@ -70,7 +66,7 @@ double clip_gradients(const std::vector<torch::Tensor>& params, double max_grad_
 }
 
 void optimizer_step(torch::optim::Optimizer& opt, double lr) {
-  set_learning_rate(opt, lr);
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
   opt.step();
   opt.zero_grad();
 }

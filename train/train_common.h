@@ -25,7 +25,6 @@ Result<torch::Device> resolve_train_device(const std::string& name, int local_ra
 // AdamW over the model with transformers' grouping: weight_decay on weights, none on biases and
 // norm weights (parameters whose name ends in "bias" or contains "norm").
 std::unique_ptr<torch::optim::AdamW> make_adamw(lm::CausalLM& model, const TrainingArgs& args);
-void set_learning_rate(torch::optim::Optimizer& opt, double lr);
 
 // Data-parallel gradient sync after the step's backward passes: every parameter gets a gradient
 // (zeros where backward left none, so all ranks reduce the same list) and each becomes its mean
@@ -34,7 +33,7 @@ Status average_gradients(Communicator& c, const std::vector<torch::Tensor>& para
 // The L2 norm of all the parameters' gradients; when max_grad_norm > 0 they are also clipped to
 // it (torch's clip_grad_norm_, which returns the norm before clipping, as transformers logs it).
 double clip_gradients(const std::vector<torch::Tensor>& params, double max_grad_norm);
-// Sets lr on every parameter group, takes one optimizer step and clears the gradients.
+// Sets lr on every (AdamW) parameter group, takes one optimizer step and clears the gradients.
 void optimizer_step(torch::optim::Optimizer& opt, double lr);
 
 // bf16 autocast for CUDA forwards while alive (no-op on CPU or when disabled).
